@@ -1,0 +1,30 @@
+# Two entry points on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out
+
+.PHONY: run test install clean preview bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/synthtext-industrial render recipes/default.yaml -n 16 -o $(OUT)/default --seed 0
+	$(BIN)/synthtext-industrial preview recipes/default.yaml -n 16 -o $(OUT)/default-preview.png --seed 0
+	@echo "Dataset written to $(OUT)/default; contact sheet at $(OUT)/default-preview.png"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	taskset -c 0 $(BIN)/python benchmarks/bench_render.py
+
+clean:
+	rm -rf $(VENV) $(OUT)

@@ -1,0 +1,207 @@
+"""Fonts: the bundled catalogue, glyph coverage (checked with fontTools before any
+rendering) and cached glyph bitmaps from Pillow's FreeType renderer.
+
+A `FontFace` is one concrete font to draw with: a file plus variable-font axis
+values plus characters it must not be used for (glyphs that are missing, or that
+look like another character, e.g. lowercase drawn as capitals).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import cv2
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageDraw, ImageFont
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .assets import bundled_dir
+from .schema import StrictModel, resolve_path
+
+CATEGORIES = ("dot-matrix", "segment", "ocr", "monospace", "industrial-sans", "engraving", "stencil")
+REFERENCE_CHAR = "0"  # character heights are measured on the digit zero, which every font draws
+
+
+@dataclass(frozen=True)
+class FontInfo:
+    """One row of fonts/CATALOG.tsv."""
+
+    id: str
+    path: Path
+    category: str
+    licence: str
+    axes: tuple[tuple[str, float], ...]
+    exclude: str
+
+
+@cache
+def catalog() -> dict[str, FontInfo]:
+    """The bundled fonts by id."""
+    folder = bundled_dir("fonts")
+    fonts = {}
+    with open(folder / "CATALOG.tsv", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            axes = tuple(
+                (k.strip(), float(v)) for k, v in (item.split("=") for item in row["axes"].split(",") if item)
+            )
+            fonts[row["id"]] = FontInfo(row["id"], folder / row["file"], row["category"], row["licence"],
+                                        axes, row["exclude"] or "")
+    return fonts
+
+
+@cache
+def cmap_chars(path: str) -> frozenset[str]:
+    """Characters the font file maps to a glyph (fontTools, no rendering)."""
+    with TTFont(path, lazy=True) as font:
+        cmap = font.getBestCmap() or {}
+    return frozenset(chr(code) for code in cmap)
+
+
+@dataclass(frozen=True)
+class FontFace:
+    """A concrete font to render with."""
+
+    label: str  # bundled id or file name, for messages
+    path: str
+    axes: tuple[tuple[str, float], ...] = ()
+    exclude: str = ""
+
+    def coverage(self) -> frozenset[str]:
+        """Characters this face may draw (space always counts: it draws nothing)."""
+        return (cmap_chars(self.path) - frozenset(self.exclude)) | {" "}
+
+    def missing(self, chars: frozenset[str] | set[str]) -> str:
+        """The characters of `chars` this face cannot draw, sorted, as one string."""
+        return "".join(sorted(set(chars) - self.coverage()))
+
+
+@lru_cache(maxsize=512)
+def load_font(face: FontFace, em_px: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.truetype(face.path, size=em_px, layout_engine=ImageFont.Layout.BASIC)
+    if face.axes:
+        axes = font.get_variation_axes()
+        wanted = dict(face.axes)
+        values = [wanted.get(ax["name"] if isinstance(ax["name"], str) else ax["name"].decode(), ax["default"])
+                  for ax in axes]
+        font.set_variation_by_axes(values)
+    return font
+
+
+@lru_cache(maxsize=256)
+def height_per_em(face: FontFace) -> float:
+    """Ink height of the reference digit per pixel of em size, to turn a character height into a font size."""
+    font = load_font(face, 200)
+    left, top, right, bottom = font.getbbox(REFERENCE_CHAR, anchor="ls")
+    return max(bottom - top, 1) / 200.0
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A character's bitmap placed relative to the pen position on the baseline."""
+
+    bitmap: np.ndarray  # h x w uint8 coverage, tight around the ink (may be 0x0 for blank glyphs)
+    left: float  # x of bitmap column 0 relative to the pen
+    top: float  # y of bitmap row 0 relative to the baseline (negative: above it)
+    advance: float
+
+
+ASPECT_STEP = 1 / 64  # stretches are quantised so that stretched glyphs can be cached
+
+
+def quantise_aspect(aspect: float) -> float:
+    return max(round(aspect / ASPECT_STEP), 1) * ASPECT_STEP
+
+
+@lru_cache(maxsize=16384)
+def truetype_glyph(face: FontFace, em_px: int, char: str, stroke: int = 0, aspect: float = 1.0) -> Glyph:
+    """A glyph stretched horizontally by `aspect`.
+
+    The stretch always shrinks a rendering with area averaging (x for condensed
+    text; y of a rendering `aspect` times larger for widened text), so edges keep
+    a one-pixel antialiasing ramp; enlarging a bitmap would smear them.
+    """
+    render_em = int(round(em_px * max(aspect, 1.0)))
+    font = load_font(face, render_em)
+    x_scale = min(aspect, 1.0)
+    y_scale = 1.0 / max(aspect, 1.0)
+    advance = font.getlength(char) * x_scale
+    left, top, right, bottom = font.getbbox(char, anchor="ls", stroke_width=stroke)
+    width, height = max(right - left, 0), max(bottom - top, 0)
+    if width == 0 or height == 0:
+        return Glyph(np.zeros((0, 0), np.uint8), 0.0, 0.0, advance)
+    image = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(image).text((-left, -top), char, font=font, fill=255, anchor="ls",
+                               stroke_width=stroke, stroke_fill=255)
+    bitmap = np.asarray(image)
+    if x_scale != 1.0 or y_scale != 1.0:
+        size = (max(int(round(width * x_scale)), 1), max(int(round(height * y_scale)), 1))
+        bitmap = cv2.resize(bitmap, size, interpolation=cv2.INTER_AREA)
+        x_scale, y_scale = size[0] / width, size[1] / height  # what the rounding actually gave
+    rows, cols = np.nonzero(bitmap)
+    if rows.size == 0:
+        return Glyph(np.zeros((0, 0), np.uint8), 0.0, 0.0, advance)
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    return Glyph(np.ascontiguousarray(bitmap[r0:r1, c0:c1]), left * x_scale + c0, top * y_scale + r0, advance)
+
+
+# ----------------------------------------------------------------------------- recipe section
+
+class TrueTypeSource(StrictModel):
+    """A font to draw with: a bundled font by id, every bundled font of a category, or a font file."""
+
+    font: str | None = Field(None, description="id of a bundled font (see `synthtext-industrial fonts`)")
+    category: Literal[CATEGORIES] | None = Field(None, description="every bundled font of this category")  # type: ignore[valid-type]
+    file: str | None = Field(None, description="a .ttf/.otf file, relative to the recipe")
+    weight: float = Field(1.0, gt=0, description="relative chance of drawing this entry")
+    axes: dict[str, float] = Field(default_factory=dict, description="variable-font axis values, e.g. {wght: 700}")
+    missing_glyphs: Literal["error", "skip"] = Field(
+        "error", description="a text the font cannot draw: `error` refuses the recipe, `skip` uses another font")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("font", "category", "file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `font` (bundled id), `category` or `file`"
+                             + (f"; got {', '.join(given)}" if given else ""))
+        return self
+
+    @field_validator("font")
+    @classmethod
+    def _known_font(cls, value):
+        if value is not None and value not in catalog():
+            import difflib
+            close = difflib.get_close_matches(value, catalog(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown bundled font {value!r}{hint}; bundled fonts: {', '.join(catalog())}")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _font_file(cls, value, info: ValidationInfo):
+        if value is None:
+            return value
+        path = resolve_path(value, info.context)
+        if not path.is_file():
+            raise ValueError(f"font file {value!r} not found (looked at {path})")
+        try:
+            cmap_chars(str(path))
+        except Exception as exc:  # fontTools raises many kinds for a non-font file
+            raise ValueError(f"{value!r} is not a readable TrueType/OpenType font: {exc}") from None
+        return str(path)
+
+    def faces(self) -> list[FontFace]:
+        """The concrete faces this entry stands for."""
+        extra_axes = tuple(sorted(self.axes.items()))
+        if self.file is not None:
+            return [FontFace(Path(self.file).name, self.file, extra_axes)]
+        infos = [catalog()[self.font]] if self.font else [f for f in catalog().values() if f.category == self.category]
+        faces = []
+        for info in infos:
+            axes = dict(info.axes)
+            axes.update(self.axes)
+            faces.append(FontFace(info.id, str(info.path), tuple(sorted(axes.items())), info.exclude))
+        return faces

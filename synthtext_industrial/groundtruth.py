@@ -1,0 +1,92 @@
+"""Ground truth of one rendered sample, as small typed records.
+
+Coordinates are pixels with (0, 0) at the top-left corner of the top-left
+pixel, so pixel (row r, column c) covers [c, c+1) x [r, r+1) and its centre is
+(c + 0.5, r + 0.5). A quad is 4x2 float32, clockwise from the top-left corner
+of the text as read (top-left, top-right, bottom-right, bottom-left).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+GT_SCHEMA = "synthtext-industrial/gt/1"
+
+
+def _quad_list(quad: np.ndarray) -> list[list[float]]:
+    return [[round(float(x), 3), round(float(y), 3)] for x, y in np.asarray(quad, dtype=np.float64)]
+
+
+@dataclass(frozen=True)
+class Char:
+    char: str
+    quad: np.ndarray  # 4x2 float32
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"char": self.char, "quad": _quad_list(self.quad)}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A named span of a line's text: text[start:end]."""
+
+    name: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    quad: np.ndarray  # 4x2 float32
+    chars: list[Char]  # one per non-space character, in reading order
+    fields: list[Field] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "quad": _quad_list(self.quad),
+            "chars": [c.to_dict() for c in self.chars],
+            "fields": [f.to_dict() for f in self.fields],
+        }
+
+
+@dataclass
+class Sample:
+    """One rendered page: the image, the footprint of its marks and its text ground truth.
+
+    `mask` is the footprint of the marks (ink, etch or relief) after geometry and
+    before photometric effects. `records` holds every parameter drawn for this
+    sample (the provenance); it is not part of the serialised ground truth.
+    """
+
+    image: np.ndarray  # HxW uint8
+    mask: np.ndarray  # HxW uint8
+    lines: list[Line]
+    seed: int
+    index: int
+    records: dict[str, Any] = field(default_factory=dict)
+    char_masks: list[list[tuple[int, int, np.ndarray]]] | None = None  # debug: per line, per char (x0, y0, mask crop)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": GT_SCHEMA,
+            "width": self.width,
+            "height": self.height,
+            "seed": self.seed,
+            "index": self.index,
+            "lines": [line.to_dict() for line in self.lines],
+        }

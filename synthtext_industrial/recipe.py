@@ -1,0 +1,253 @@
+"""A recipe: the YAML file that says what to render, validated into a `Recipe`.
+
+`load_recipe` reads with `yaml.safe_load` only, validates every section against
+its schema and checks, before anything is rendered, that every font can draw
+every character its text blocks can produce. Every problem becomes one
+`RecipeError` that names the file, the field and what is allowed.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, Discriminator, Field, PrivateAttr, Tag, ValidationError
+
+from . import textgen
+from .assets import bundled_dir, bundled_roots
+from .backgrounds import BackgroundConfig
+from .dotmatrix import DotMatrixSource
+from .effects import EffectsConfig
+from .fonts import FontFace, TrueTypeSource
+from .layout import CanvasConfig, LayoutConfig, TypographyConfig
+from .marking import ColourConfig, InkjetStyle, MarkingStyle
+from .schema import StrictModel
+
+
+class RecipeError(ValueError):
+    """A mistake in a recipe, worded for the person who wrote it."""
+
+
+def _font_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "bitmap" if "bitmap" in value else "truetype"
+    return "bitmap" if isinstance(value, DotMatrixSource) else "truetype"
+
+
+FontEntry = Annotated[
+    Union[Annotated[TrueTypeSource, Tag("truetype")], Annotated[DotMatrixSource, Tag("bitmap")]],
+    Discriminator(_font_kind),
+]
+
+
+def _default_fonts() -> list:
+    return [TrueTypeSource(category="ocr"), TrueTypeSource(category="monospace"),
+            TrueTypeSource(category="industrial-sans")]
+
+
+class Recipe(StrictModel):
+    """Everything one dataset is rendered from."""
+
+    version: Literal[1] = Field(1, description="recipe format version")
+    name: str = Field("", description="a short name for this recipe")
+    description: str = Field("", description="free text")
+    canvas: CanvasConfig = Field(default_factory=CanvasConfig)
+    text: textgen.TextConfig = Field(default_factory=textgen.TextConfig)
+    fonts: list[FontEntry] = Field(default_factory=_default_fonts, min_length=1,
+                                   description="fonts and dot-matrix tables, drawn by weight per block")
+    typography: TypographyConfig = Field(default_factory=TypographyConfig)
+    layout: LayoutConfig = Field(default_factory=LayoutConfig)
+    marking: list[MarkingStyle] = Field(default_factory=lambda: [InkjetStyle()], min_length=1,
+                                        description="marking styles, drawn by weight per block")
+    colour: ColourConfig = Field(default_factory=ColourConfig)
+    background: BackgroundConfig = Field(default_factory=BackgroundConfig)
+    effects: EffectsConfig = Field(default_factory=EffectsConfig)
+
+    _source: str = PrivateAttr("<memory>")
+    _text: str = PrivateAttr("")
+    _font_choices: list = PrivateAttr(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """Where the recipe came from (a path, or <memory>)."""
+        return self._source
+
+    @property
+    def raw_text(self) -> str:
+        """The recipe file verbatim."""
+        return self._text
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self._text.encode("utf-8")).hexdigest()
+
+    def font_choices(self, template: int) -> list[tuple[FontFace | DotMatrixSource, float]]:
+        """The fonts that can draw text block template `template`, with their weights."""
+        return self._font_choices[template]
+
+
+# ----------------------------------------------------------------------------- errors
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types behind Annotated/Optional/Union annotations."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model whose keys are allowed at `loc`, walking the schema (best effort)."""
+    candidates: list[Any] = [Recipe]
+    for part in loc:
+        following = []
+        for cand in candidates:
+            origin = typing.get_origin(cand)
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                if isinstance(part, str) and part in cand.model_fields:
+                    following += _unwrap(cand.model_fields[part].annotation)
+                elif isinstance(part, str):  # a union tag such as 'inkjet' or 'truetype'
+                    following.append(cand)
+            elif origin in (list, tuple) and isinstance(part, int):
+                following += _unwrap(typing.get_args(cand)[0])
+            elif origin is dict:
+                following += _unwrap(typing.get_args(cand)[1])
+        candidates = following
+        if part not in ("truetype", "bitmap") and isinstance(part, str):
+            tagged = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)
+                      and "kind" in c.model_fields and typing.get_args(c.model_fields["kind"].annotation) == (part,)]
+            if tagged:
+                candidates = tagged
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def _field_path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("truetype", "bitmap") or (isinstance(part, str) and part.startswith("function-")):
+            continue
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "(top level)"
+
+
+def _describe_error(err: dict) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p and p.endswith("]")))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent_loc, key = loc[:-1], loc[-1]
+        model = _model_at(tuple(p for p in parent_loc if p not in ("truetype", "bitmap")))
+        allowed = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        where = _field_path(parent_loc)
+        allowed_text = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"field `{where}`: unknown key {key!r}{hint}{allowed_text}"
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if kind == "missing":
+        message = "is required"
+    elif kind == "literal_error" and "expected" in err.get("ctx", {}):
+        message = f"got {err.get('input')!r}; allowed: {err['ctx']['expected']}"
+    elif kind not in ("value_error", "assertion_error") and "input" in err:
+        shown = repr(err["input"])
+        message = f"{message} (got {shown[:80]})"
+    return f"field `{_field_path(loc)}`: {message}"
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [_describe_error(e) for e in exc.errors(include_url=False)]
+    unique = list(dict.fromkeys(lines))
+    head = f"{source}: invalid recipe" + (f" ({len(unique)} problems)" if len(unique) > 1 else "")
+    return head + "\n  " + "\n  ".join(unique[:12]) + ("\n  ..." if len(unique) > 12 else "")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def _compile_fonts(recipe: Recipe, source: str) -> None:
+    """Match fonts to text blocks by glyph coverage, before any rendering."""
+    problems, choices = [], []
+    for t, _template in enumerate(recipe.text.blocks):
+        chars = textgen.block_charset(recipe.text, t)
+        eligible = []
+        for i, entry in enumerate(recipe.fonts):
+            if isinstance(entry, DotMatrixSource):
+                missing = "".join(sorted(chars - entry.coverage() - {" "}))
+                if missing:
+                    problems.append(f"fonts[{i}] (bitmap {entry.bitmap}) cannot draw {missing!r} "
+                                    f"used by text.blocks[{t}]")
+                else:
+                    eligible.append((entry, entry.weight))
+                continue
+            faces = entry.faces()
+            for face in faces:
+                missing = face.missing(chars)
+                if not missing:
+                    eligible.append((face, entry.weight / len(faces)))
+                elif entry.missing_glyphs == "error":
+                    problems.append(f"fonts[{i}] ({face.label}) cannot draw {missing!r} used by text.blocks[{t}]"
+                                    f" (set `missing_glyphs: skip` on that font to use other fonts for such text)")
+        if not eligible and not problems:
+            problems.append(f"no font can draw every character text.blocks[{t}] can produce "
+                            f"({''.join(sorted(chars))!r})")
+        choices.append(eligible)
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise RecipeError(f"{source}: fonts lack glyphs\n  " + "\n  ".join(unique[:12]))
+    recipe._font_choices = choices
+
+
+def recipe_from_dict(data: Any, source: str = "<memory>", base_dir: str | Path = ".",
+                     assets_roots: list[str | Path] | None = None, text: str = "") -> Recipe:
+    """Validate an already-parsed recipe (as `yaml.safe_load` returns it)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping of sections (canvas, text, fonts, ...); "
+                          f"got {type(data).__name__}")
+    base = Path(base_dir).resolve()
+    roots = [base] + [Path(r).resolve() for r in (assets_roots or [])] + bundled_roots()
+    try:
+        recipe = Recipe.model_validate(data, context={"base_dir": base, "allowed_roots": roots})
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(source, exc)) from None
+    recipe._source, recipe._text = source, text
+    _compile_fonts(recipe, source)
+    return recipe
+
+
+def resolve_recipe_path(name: str | Path) -> Path:
+    """A recipe path, or the name of a bundled recipe (`default`, `inkjet-dotmatrix`, ...)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    bundled = bundled_dir("recipes") / (path.name if path.suffix else f"{path.name}.yaml")
+    if not path.parent.parts and bundled.is_file():
+        return bundled
+    available = ", ".join(p.stem for p in sorted(bundled_dir("recipes").glob("*.yaml")))
+    raise RecipeError(f"{name}: no such recipe file (bundled recipes: {available})")
+
+
+def load_recipe(path: str | Path, assets_roots: list[str | Path] | None = None) -> Recipe:
+    """Read and validate a recipe file; raises RecipeError naming the file, field and what is allowed."""
+    path = resolve_recipe_path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{source}: cannot read the recipe: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{source}: not valid YAML: {exc}") from None
+    return recipe_from_dict(data, source, path.parent, assets_roots, text)

@@ -1,0 +1,286 @@
+"""Render one sample of a recipe: background, text blocks, marking, post-effects.
+
+Each character is drawn once in its block's own frame and warped into the page
+through the block's homography; its box is then measured from the warped ink
+and mapped back through the same matrix, so every quad is tight around the
+pixels it labels, whatever the font, dots, stroke, stretch, rotation or tilt.
+All randomness is drawn, in a fixed order, from the generator of (seed, index).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from . import geometry as geo
+from .backgrounds import sample_background
+from .dotmatrix import DotMatrixSource, dot_glyph, sample_dot_style
+from .effects import apply_effects, build_effects, EffectsConfig
+from .fonts import FontFace, Glyph, height_per_em, quantise_aspect, truetype_glyph
+from .groundtruth import Char, Field, Line, Sample
+from .marking import apply_marking, resolve_colour, sample_marking
+from .recipe import Recipe
+from .schema import choose, integer, sample_rng, uniform
+from .textgen import GeneratedLine, sample_block
+
+MASK_FLOOR = 48  # warped coverage below this (about 20%) is resampling haze, not ink: it leaves the mask
+BOX_PAD = -0.5  # quad sides run half a pixel inside the centres of the outermost (faint) ink pixels
+MARK_PAD = 12  # marking styles may touch pixels this close to the ink (halo, relief shading)
+MIN_HEIGHT_PX = 6.0
+MAX_GAIN = 4.0
+
+
+@dataclass
+class PlacedGlyph:
+    char_index: int  # position in the line's text
+    glyph: Glyph
+    x: float  # top-left of the glyph bitmap in the block frame
+    y: float
+
+
+@dataclass
+class TypesetLine:
+    source: GeneratedLine
+    glyphs: list[PlacedGlyph]
+
+
+def _typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, stroke, spacing, align, rng):
+    """Lay lines out in the block frame (pixels, y down, first baseline at y = 0), stretched by `aspect`."""
+    set_lines, widths = [], []
+    for n, line in enumerate(lines):
+        baseline = n * spacing * height
+        pen, placed = 0.0, []
+        for i, ch in enumerate(line.text):
+            if isinstance(font, DotMatrixSource):
+                glyph = dot_glyph(ch, height, dot_style, rng, aspect)
+            else:
+                em = max(4, int(round(height / height_per_em(font))))
+                glyph = truetype_glyph(font, em, ch, stroke, aspect)
+            if ch != " " and glyph.bitmap.size:
+                placed.append(PlacedGlyph(i, glyph, pen + glyph.left, baseline + glyph.top))
+            pen += glyph.advance + gap
+        set_lines.append(TypesetLine(line, placed))
+        widths.append(max(pen - gap, 0.0))
+    block_width = max(widths)
+    for tl, width in zip(set_lines, widths):
+        shift = {"left": 0.0, "center": (block_width - width) / 2, "right": block_width - width}[align]
+        for g in tl.glyphs:
+            g.x += shift
+    return set_lines
+
+
+def _extent(set_lines: list[TypesetLine]) -> tuple[float, float, float, float]:
+    xs0, ys0, xs1, ys1 = [], [], [], []
+    for tl in set_lines:
+        for g in tl.glyphs:
+            h, w = g.glyph.bitmap.shape
+            xs0.append(g.x), ys0.append(g.y), xs1.append(g.x + w), ys1.append(g.y + h)
+    return min(xs0), min(ys0), max(xs1), max(ys1)
+
+
+def _aabb(quad: np.ndarray) -> np.ndarray:
+    return np.array([quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max()])
+
+
+def _overlaps(box: np.ndarray, others: list[np.ndarray], gap: float) -> bool:
+    return any(box[0] < o[2] + gap and o[0] < box[2] + gap and box[1] < o[3] + gap and o[1] < box[3] + gap
+               for o in others)
+
+
+def _warp(bitmap: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    cv_matrix = geo.to_cv(matrix)
+    if geo.is_affine(cv_matrix):
+        return cv2.warpAffine(bitmap, cv_matrix[:2], size, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpPerspective(bitmap, cv_matrix, size, flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _draw_char(glyph: PlacedGlyph, H: np.ndarray, H_inv: np.ndarray, width: int, height: int):
+    """Warp one glyph into the page; returns its ROI origin, its coverage and its quad."""
+    bitmap = glyph.glyph.bitmap
+    h, w = bitmap.shape
+    M = H @ geo.translate(glyph.x, glyph.y)
+    corners = geo.apply(M, geo.rect_quad(0, 0, w, h))
+    x0 = max(int(np.floor(corners[:, 0].min())) - 1, 0)
+    y0 = max(int(np.floor(corners[:, 1].min())) - 1, 0)
+    x1 = min(int(np.ceil(corners[:, 0].max())) + 1, width)
+    y1 = min(int(np.ceil(corners[:, 1].max())) + 1, height)
+    warped = _warp(bitmap, geo.translate(-x0, -y0) @ M, (x1 - x0, y1 - y0))
+    peak = int(warped.max()) if warped.size else 0
+    if 0 < peak < 255:  # ink does not fade with thin strokes: a hairline prints at full density
+        warped = cv2.convertScaleAbs(warped, alpha=min(255.0 / peak, MAX_GAIN))
+    ink = warped >= MASK_FLOOR
+    if not ink.any():  # a tiny mark (a dot at a small size): keep all of it rather than lose it
+        ink = warped > 0
+    warped = np.where(ink, warped, 0).astype(np.uint8)
+    ys, xs = np.nonzero(ink)
+    if ys.size == 0:
+        own = geo.rect_quad(glyph.x, glyph.y, glyph.x + w, glyph.y + h)
+    else:
+        pts = np.stack([xs + x0 + 0.5, ys + y0 + 0.5], axis=1)
+        own = geo.apply(H_inv, pts)
+    # BOX_PAD is in page pixels; the block frame is stretched by the aspect (and tilt), so convert
+    pad_x = BOX_PAD / np.hypot(H[0, 0] - H[2, 0] * H[0, 2], H[1, 0] - H[2, 0] * H[1, 2])
+    pad_y = BOX_PAD / np.hypot(H[0, 1] - H[2, 1] * H[0, 2], H[1, 1] - H[2, 1] * H[1, 2])
+    bx0, by0 = own.min(axis=0) - (pad_x, pad_y)
+    bx1, by1 = own.max(axis=0) + (pad_x, pad_y)
+    return x0, y0, warped, (bx0, by0, bx1, by1)
+
+
+def _camera(recipe: Recipe, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    W, H = recipe.canvas.width, recipe.canvas.height
+    strength = uniform(rng, recipe.layout.perspective)
+    shift = rng.uniform(-1, 1, size=(4, 2)) * strength * np.array([W, H])
+    if strength * max(W, H) < 0.5:  # under half a pixel: not worth resampling the background
+        return np.eye(3), 0.0
+    return geo.camera_tilt(W, H, shift), strength
+
+
+def _region_box(recipe: Recipe, rng: np.random.Generator) -> tuple[str, np.ndarray]:
+    W, H, m = recipe.canvas.width, recipe.canvas.height, recipe.layout.margin_px
+    regions = recipe.layout.regions
+    if not regions:
+        return "anywhere", np.array([m, m, W - m, H - m], dtype=np.float64)
+    names = sorted(regions)
+    name = choose(rng, names, [regions[n].weight for n in names])
+    r = regions[name]
+    box = np.array([r.x[0] * W, r.y[0] * H, r.x[1] * W, r.y[1] * H])
+    return name, np.clip(box, [m, m, m, m], [W - m, H - m, W - m, H - m])
+
+
+@lru_cache(maxsize=16)
+def _effects_pipeline(effects_json: str):
+    return build_effects(EffectsConfig.model_validate_json(effects_json))
+
+
+def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool = False) -> Sample:
+    """Render sample `index` of `recipe` under master `seed`; identical in any process.
+
+    `keep_char_masks` also returns each character's own warped coverage (for tests
+    and debugging) in `Sample.char_masks`.
+    """
+    rng = sample_rng(seed, index)
+    W, Hh = recipe.canvas.width, recipe.canvas.height
+    background, bg_record = sample_background(recipe.background, rng, W, Hh)
+    G, tilt = _camera(recipe, rng)
+    if tilt:
+        background = cv2.warpPerspective(background, geo.to_cv(G), (W, Hh), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REFLECT_101)
+    image = background
+    mask = np.zeros((Hh, W), np.uint8)
+    lines_out: list[Line] = []
+    char_masks: list = []
+    placed_boxes: list[np.ndarray] = []
+    block_records = []
+    typo, lay = recipe.typography, recipe.layout
+    n_blocks = integer(rng, lay.blocks)
+    for block_no in range(n_blocks):
+        template, generated = sample_block(recipe.text, rng, index)
+        choices = recipe.font_choices(template)
+        font = choose(rng, [c[0] for c in choices], [c[1] for c in choices])
+        dot_style = sample_dot_style(font, rng) if isinstance(font, DotMatrixSource) else None
+        height = uniform(rng, typo.height_px)
+        gap_em = uniform(rng, typo.char_gap)
+        aspect = quantise_aspect(uniform(rng, typo.aspect))
+        stroke = integer(rng, typo.stroke_px)
+        spacing = uniform(rng, typo.line_spacing)
+        aligns = sorted(lay.alignment)
+        align = choose(rng, aligns, [lay.alignment[a] for a in aligns])
+        angle = uniform(rng, lay.rotation)
+        region, rbox = _region_box(recipe, rng)
+        if not any(line.text.strip() for line in generated):
+            continue
+
+        placement = None
+        for _shrink in range(8):
+            set_lines = _typeset(generated, font, dot_style, height, aspect, gap_em * height, stroke, spacing,
+                                 align, rng)
+            ex0, ey0, ex1, ey1 = _extent(set_lines)
+            cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
+            local = geo.rotate(angle) @ geo.translate(-cx, -cy)
+            lq = geo.apply(local, geo.rect_quad(ex0, ey0, ex1, ey1))
+            lx0, ly0, lx1, ly1 = _aabb(lq)
+            room = min((rbox[2] - rbox[0]) / (lx1 - lx0), (rbox[3] - rbox[1]) / (ly1 - ly0))
+            if room < 1.0 and height > MIN_HEIGHT_PX:
+                height = max(height * room * 0.9, MIN_HEIGHT_PX)
+                continue
+            for _attempt in range(lay.attempts):
+                px = uniform(rng, (rbox[0] - lx0, max(rbox[2] - lx1, rbox[0] - lx0)))
+                py = uniform(rng, (rbox[1] - ly0, max(rbox[3] - ly1, rbox[1] - ly0)))
+                H = G @ geo.translate(px, py) @ local
+                quad = geo.apply(H, geo.rect_quad(ex0, ey0, ex1, ey1))
+                box = _aabb(quad)
+                m = lay.margin_px
+                if box[0] < m or box[1] < m or box[2] > W - m or box[3] > Hh - m:
+                    continue
+                if _overlaps(box, placed_boxes, lay.block_gap_px):
+                    continue
+                placement = (H, box, (px, py))
+                break
+            if placement is not None or height <= MIN_HEIGHT_PX:
+                break
+            height = max(height * 0.8, MIN_HEIGHT_PX)  # crowded page: try smaller text
+        if placement is None:
+            continue
+        H, box, (px, py) = placement
+        placed_boxes.append(box)
+        H_inv = np.linalg.inv(H)
+
+        drawn = []  # (line, x0, y0, coverage, own box) per glyph
+        for tl in set_lines:
+            for g in tl.glyphs:
+                drawn.append((tl, g) + _draw_char(g, H, H_inv, W, Hh))
+        rx0 = max(min(d[2] for d in drawn) - MARK_PAD, 0)
+        ry0 = max(min(d[3] for d in drawn) - MARK_PAD, 0)
+        rx1 = min(max(d[2] + d[4].shape[1] for d in drawn) + MARK_PAD, W)
+        ry1 = min(max(d[3] + d[4].shape[0] for d in drawn) + MARK_PAD, Hh)
+        coverage = np.zeros((ry1 - ry0, rx1 - rx0), np.uint8)
+        for _tl, _g, x0, y0, cov, _own in drawn:
+            view = coverage[y0 - ry0:y0 - ry0 + cov.shape[0], x0 - rx0:x0 - rx0 + cov.shape[1]]
+            np.maximum(view, cov, out=view)
+        image = image.copy() if image is background else image
+        marking = sample_marking(recipe.marking, recipe.colour, rng)
+        marking = resolve_colour(image[ry0:ry1, rx0:rx1], coverage, marking)
+        image[ry0:ry1, rx0:rx1] = apply_marking(image[ry0:ry1, rx0:rx1], coverage, marking, rng)
+        np.maximum(mask[ry0:ry1, rx0:rx1], coverage, out=mask[ry0:ry1, rx0:rx1])
+
+        first_line = len(lines_out)
+        for tl in set_lines:
+            mine = [d for d in drawn if d[0] is tl]
+            if not mine:
+                continue
+            chars = [Char(tl.source.text[g.char_index], geo.apply(H, geo.rect_quad(*own)).astype(np.float32))
+                     for _tl, g, _x0, _y0, _cov, own in mine]
+            owns = np.array([own for *_rest, own in mine])
+            line_own = (owns[:, 0].min(), owns[:, 1].min(), owns[:, 2].max(), owns[:, 3].max())
+            fields = [Field(name, start, end) for name, start, end in tl.source.fields]
+            lines_out.append(Line(tl.source.text, geo.apply(H, geo.rect_quad(*line_own)).astype(np.float32),
+                                  chars, fields))
+            if keep_char_masks:
+                char_masks.append([(x0, y0, cov) for _tl, _g, x0, y0, cov, _own in mine])
+        block_records.append({
+            "template": template, "font": font.label if isinstance(font, FontFace) else f"bitmap:{font.bitmap}",
+            "dot_style": dot_style, "height_px": height, "char_gap": gap_em, "aspect": aspect, "stroke_px": stroke,
+            "line_spacing": spacing, "alignment": align, "rotation": angle, "region": region,
+            "position": [px, py], "marking": marking, "lines": [first_line, len(lines_out)],
+        })
+
+    pipeline = _effects_pipeline(recipe.effects.model_dump_json())
+    image, effects_record = apply_effects(pipeline, image, rng)
+    records = {"background": bg_record, "camera_tilt": tilt, "blocks": block_records, "effects": effects_record}
+    return Sample(image=np.ascontiguousarray(image), mask=mask, lines=lines_out, seed=int(seed), index=int(index),
+                  records=records, char_masks=char_masks if keep_char_masks else None)
+
+
+def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
+    """Encode a page as the recipe's canvas.encoding says."""
+    if fmt == "jpeg":
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    else:
+        ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {image.shape} image as {fmt}")
+    return buf.tobytes()

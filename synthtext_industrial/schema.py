@@ -1,0 +1,124 @@
+"""Building blocks shared by every recipe section: a strict base model and range types.
+
+Each component module (text, backgrounds, marking, effects, ...) defines its own
+pydantic models on top of these, so a recipe section and the code that uses it
+live together. Errors raised here become recipe errors that name the field path.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Sequence, TypeVar
+
+import numpy as np
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+
+T = TypeVar("T")
+
+
+class StrictModel(BaseModel):
+    """Base for recipe sections: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _as_pair(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # let the type check reject it
+    if isinstance(value, (int, float)):
+        return (value, value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _describe(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"between {lo} and {hi}"
+    if lo is not None:
+        return f"at least {lo}"
+    if hi is not None:
+        return f"at most {hi}"
+    return "any number"
+
+
+def _range_checker(lo: float | None, hi: float | None):
+    def check(pair: tuple) -> tuple:
+        a, b = pair
+        for v in pair:
+            if not np.isfinite(v):
+                raise ValueError(f"{v} is not a finite number; values must be {_describe(lo, hi)}")
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise ValueError(f"{v} is out of range; values must be {_describe(lo, hi)}")
+        if a > b:
+            raise ValueError(f"min {a} is greater than max {b}; write [min, max]")
+        return pair
+
+    return check
+
+
+def FloatRange(lo: float | None = None, hi: float | None = None):
+    """A `[min, max]` pair of floats (a single number means min == max)."""
+    return Annotated[tuple[float, float], BeforeValidator(_as_pair), AfterValidator(_range_checker(lo, hi))]
+
+
+def IntRange(lo: int | None = None, hi: int | None = None):
+    """A `[min, max]` pair of integers, both ends inclusive (a single number means min == max)."""
+    return Annotated[tuple[int, int], BeforeValidator(_as_pair), AfterValidator(_range_checker(lo, hi))]
+
+
+def uniform(rng: np.random.Generator, pair: tuple[float, float]) -> float:
+    """Draw from a float range; a degenerate range still consumes one draw so streams stay aligned."""
+    a, b = pair
+    return float(a + (b - a) * rng.random())
+
+
+def integer(rng: np.random.Generator, pair: tuple[int, int]) -> int:
+    """Draw from an inclusive integer range."""
+    a, b = pair
+    return int(rng.integers(a, b + 1))
+
+
+def choose(rng: np.random.Generator, items: Sequence[T], weights: Sequence[float] | None = None) -> T:
+    """Pick one item, optionally weighted (weights need not sum to 1)."""
+    if not items:
+        raise ValueError("nothing to choose from")
+    if weights is None:
+        return items[int(rng.integers(len(items)))]
+    w = np.asarray(weights, dtype=np.float64)
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("weights must have a positive sum")
+    idx = int(np.searchsorted(np.cumsum(w) / total, rng.random(), side="right"))
+    return items[min(idx, len(items) - 1)]
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of sample `index` under master `seed`: a function of (seed, index) only."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+
+
+def child_seed(rng: np.random.Generator) -> int:
+    """A 32-bit seed for a library that keeps its own random state (albumentations, cv2)."""
+    return int(rng.integers(0, 2**32 - 1))
+
+
+def resolve_path(value: str, context: dict[str, Any] | None) -> "Path":
+    """Resolve a path written in a recipe: relative to the recipe's folder, inside the allowed roots.
+
+    The validation context (passed by `load_recipe`) holds `base_dir` (the recipe's
+    folder) and `allowed_roots` (folders a recipe may read from). Raises ValueError
+    with a readable message when the path escapes them.
+    """
+    from pathlib import Path
+
+    context = context or {}
+    base_dir = Path(context.get("base_dir", "."))
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    path = path.resolve()
+    roots = [Path(r).resolve() for r in context.get("allowed_roots", [])]
+    if roots and not any(path == r or r in path.parents for r in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise ValueError(f"path {value!r} resolves to {path}, outside the allowed folders ({allowed}); "
+                         f"pass --assets-root to allow another folder")
+    return path

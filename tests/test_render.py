@@ -1,0 +1,150 @@
+"""render_sample: API shape, determinism, and the exactness rule on every bundled recipe."""
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from synthtext_industrial import GT_SCHEMA, load_recipe, recipe_from_dict, render_sample
+from synthtext_industrial.exactness import check_sample
+
+from .conftest import BUNDLED_RECIPES, REPO
+
+SAMPLES_PER_RECIPE = 60
+
+STRESS = {
+    "canvas": {"width": 640, "height": 480},
+    "text": {
+        "fields": {"lot": {"pattern": "{A:2}{9:2}-{9:3}"}},
+        "blocks": [{"lines": ["LOT {lot}", "{X:4} {9:3}"]}, {"lines": ["{[A-Z0-9./:-]:3-9}"]}],
+    },
+    "fonts": [
+        {"category": "dot-matrix"}, {"category": "segment", "missing_glyphs": "skip"}, {"category": "stencil"},
+        {"category": "engraving", "missing_glyphs": "skip"}, {"font": "ocr-a"}, {"font": "bebas-neue"},
+        {"bitmap": "6x12", "smear": [0, 0.6], "missing_dots": [0, 0.2], "jitter": [0, 0.15], "ink_spread": [0, 0.3]},
+        {"bitmap": "5x8", "roundness": [0, 1]},
+    ],
+    "typography": {"height_px": [12, 60], "char_gap": [-0.15, 0.4], "aspect": [0.5, 1.8], "stroke_px": [0, 2]},
+    "layout": {"blocks": [1, 3], "rotation": [-180, 180], "perspective": [0, 0.08]},
+    "marking": [{"kind": "inkjet"}, {"kind": "thermal"}, {"kind": "laser"}, {"kind": "emboss"},
+                {"kind": "stamp"}, {"kind": "engrave"}],
+}
+
+
+def _assert_exact(recipe, indices, seed=0):
+    failures = []
+    for i in indices:
+        sample = render_sample(recipe, seed, i, keep_char_masks=True)
+        failures += [f"sample {i}: {p}" for p in check_sample(sample)]
+    assert not failures, "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("path", BUNDLED_RECIPES, ids=lambda p: p.stem)
+def test_bundled_recipe_ground_truth_is_exact(path):
+    _assert_exact(load_recipe(path), range(SAMPLES_PER_RECIPE))
+
+
+def test_stress_recipe_ground_truth_is_exact():
+    """Rotations up to 180°, strong tilt, negative gaps, heavy dot smear/dropout, every marking style."""
+    _assert_exact(recipe_from_dict(STRESS), range(200), seed=7)
+
+
+def test_sample_api_and_ground_truth_dict():
+    recipe = recipe_from_dict(STRESS)
+    sample = render_sample(recipe, 3, 11)
+    assert sample.image.dtype == np.uint8 and sample.image.shape == (480, 640)
+    assert sample.mask.dtype == np.uint8 and sample.mask.shape == (480, 640)
+    assert sample.mask.max() > 0 and sample.lines
+    gt = sample.to_dict()
+    assert gt["schema"] == GT_SCHEMA and (gt["width"], gt["height"], gt["seed"], gt["index"]) == (640, 480, 3, 11)
+    for line, d in zip(sample.lines, gt["lines"]):
+        assert d["text"] == line.text and len(d["quad"]) == 4
+        assert [c["char"] for c in d["chars"]] == [c for c in line.text if c != " "]
+        for f in d["fields"]:
+            assert 0 <= f["start"] < f["end"] <= len(line.text)
+
+
+def test_named_fields_span_their_values():
+    recipe = recipe_from_dict({"text": {"fields": {"lot": {"pattern": "{9:5}"}},
+                                        "blocks": [{"lines": ["LOT {lot} OK"]}]}})
+    sample = render_sample(recipe, 0, 0)
+    for line in sample.lines:
+        (field,) = line.fields
+        assert field.name == "lot"
+        assert line.text[field.start:field.end].isdigit() and field.end - field.start == 5
+
+
+def test_same_seed_and_index_give_identical_samples():
+    recipe = recipe_from_dict(STRESS)
+    a, b = render_sample(recipe, 5, 42), render_sample(recipe, 5, 42)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    assert a.to_dict() == b.to_dict()
+
+
+def test_order_of_rendering_does_not_matter():
+    recipe = recipe_from_dict(STRESS)
+    first = render_sample(recipe, 1, 9)
+    for i in range(5):
+        render_sample(recipe, 1, i)
+    again = render_sample(recipe, 1, 9)
+    assert np.array_equal(first.image, again.image)
+
+
+def test_different_indices_and_seeds_differ():
+    recipe = recipe_from_dict(STRESS)
+    a = render_sample(recipe, 0, 0)
+    assert not np.array_equal(a.image, render_sample(recipe, 0, 1).image)
+    assert not np.array_equal(a.image, render_sample(recipe, 1, 0).image)
+
+
+def test_identical_in_another_process(tmp_path):
+    """A fresh interpreter renders the same bytes: nothing depends on process state."""
+    recipe_path = REPO / "recipes" / "default.yaml"
+    code = (
+        "import sys, hashlib; from synthtext_industrial import load_recipe, render_sample;"
+        f"s = render_sample(load_recipe({str(recipe_path)!r}), 3, 17);"
+        "sys.stdout.write(hashlib.sha256(s.image.tobytes() + s.mask.tobytes()).hexdigest())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    import hashlib
+    s = render_sample(load_recipe(recipe_path), 3, 17)
+    assert out == hashlib.sha256(s.image.tobytes() + s.mask.tobytes()).hexdigest()
+
+
+def test_recipe_pickles_for_worker_processes():
+    recipe = load_recipe(REPO / "recipes" / "default.yaml")
+    clone = pickle.loads(pickle.dumps(recipe))
+    assert np.array_equal(render_sample(recipe, 0, 4).image, render_sample(clone, 0, 4).image)
+
+
+def test_mask_is_footprint_before_effects():
+    """Effects change the image, never the mask: noise and blur must not leak into the ground truth."""
+    base = dict(STRESS, effects={"noise": {"p": 1.0}})
+    quiet = dict(STRESS, effects={"noise": {"p": 0.0}})
+    noisy_sample = render_sample(recipe_from_dict(base), 0, 3)
+    quiet_sample = render_sample(recipe_from_dict(quiet), 0, 3)
+    assert np.array_equal(noisy_sample.mask, quiet_sample.mask)
+    assert not np.array_equal(noisy_sample.image, quiet_sample.image)
+
+
+def test_text_stays_inside_canvas_and_blocks_do_not_overlap():
+    recipe = recipe_from_dict(dict(STRESS, layout={"blocks": [3, 3], "rotation": [-30, 30], "margin_px": 8,
+                                                   "block_gap_px": 10}))
+    for i in range(20):
+        sample = render_sample(recipe, 0, i)
+        ys, xs = np.nonzero(sample.mask)
+        assert xs.min() >= 8 - 1 and ys.min() >= 8 - 1
+        assert xs.max() < 640 - 8 + 1 and ys.max() < 480 - 8 + 1
+        boxes = []
+        for block in sample.records["blocks"]:
+            start, end = block["lines"]
+            quads = np.concatenate([sample.lines[k].quad for k in range(start, end)])
+            boxes.append((*quads.min(axis=0), *quads.max(axis=0)))
+        for a in range(len(boxes)):
+            for b in range(a + 1, len(boxes)):
+                A, B = boxes[a], boxes[b]
+                separated = A[2] <= B[0] or B[2] <= A[0] or A[3] <= B[1] or B[3] <= A[1]
+                assert separated, f"sample {i}: blocks {a} and {b} overlap"
