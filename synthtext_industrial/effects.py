@@ -180,7 +180,9 @@ class Highlight(ImageOnlyTransform):
     """
 
     class InitSchema(BaseTransformInitSchema):
-        count_range: Annotated[tuple[int, int], AfterValidator(check_range_bounds(1, 50)), AfterValidator(nondecreasing)]
+        count_range: Annotated[
+            tuple[int, int], AfterValidator(check_range_bounds(1, 50)), AfterValidator(nondecreasing)
+        ]
         intensity_range: Annotated[
             tuple[float, float], AfterValidator(check_range_bounds(0, 255)), AfterValidator(nondecreasing)
         ]
@@ -213,7 +215,8 @@ class Highlight(ImageOnlyTransform):
         for _ in range(int(rng.integers(self.count_range[0], self.count_range[1] + 1))):
             size = float(rng.uniform(*self.size_range)) * shorter
             if rng.random() < self.streak_p:
-                kind, length, width_px = "streak", float(rng.uniform(0.6, 1.5)) * longer, size * float(rng.uniform(0.1, 0.3))
+                kind, length = "streak", float(rng.uniform(0.6, 1.5)) * longer
+                width_px = size * float(rng.uniform(0.1, 0.3))
             else:
                 kind, length = "blob", size
                 width_px = size * float(rng.uniform(0.3, 1.0))
@@ -248,12 +251,12 @@ def _defocus_kernel(radius: float) -> np.ndarray:
 def _motion_kernel(length: float, angle_deg: float) -> np.ndarray:
     """Anti-aliased line: the image of a point moving during the exposure."""
     half = int(math.ceil(length / 2)) + 1
-    kernel = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
-    shift = 4  # cv2 drawing with 1/16-pixel precision
+    canvas = np.zeros((2 * half + 1, 2 * half + 1), np.uint8)  # cv2 anti-aliases lines on uint8 only
     dx, dy = length / 2 * math.cos(math.radians(angle_deg)), length / 2 * math.sin(math.radians(angle_deg))
-    p0 = (round((half - dx) * 16), round((half - dy) * 16))
+    p0 = (round((half - dx) * 16), round((half - dy) * 16))  # 1/16-pixel precision (shift=4)
     p1 = (round((half + dx) * 16), round((half + dy) * 16))
-    cv2.line(kernel, p0, p1, 1.0, 1, cv2.LINE_AA, shift)
+    cv2.line(canvas, p0, p1, 255, 1, cv2.LINE_AA, 4)
+    kernel = canvas.astype(np.float32)
     return kernel / kernel.sum()
 
 
@@ -311,8 +314,9 @@ def apply_partial_blur(img: np.ndarray, params: dict) -> np.ndarray:
         px0, py0, px1, py1 = max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)
         blurred = _blur(channel[py0:py1, px0:px1], params)
         blurred = np.ascontiguousarray(blurred[y0 - py0:y1 - py0, x0 - px0:x1 - px0])
-        weight = _rotated_profile(box, params["cx"], params["cy"], params["angle"], semi_major * outer,
-                                  semi_minor * outer, feather * semi_major / 6, feather * semi_minor / 6, mask_profile)
+        weight = _rotated_profile(box, params["cx"], params["cy"], params["angle"],
+                                  semi_major * outer, semi_minor * outer,
+                                  feather * semi_major / 6, feather * semi_minor / 6, mask_profile)
         out = channel.copy()
         out[y0:y1, x0:x1] = cv2.blendLinear(blurred, channel[y0:y1, x0:x1], weight, 1 - weight)
         return out

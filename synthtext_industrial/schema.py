@@ -97,8 +97,8 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def child_seed(rng: np.random.Generator) -> int:
-    """A 32-bit seed for a library that keeps its own random state (albumentations, cv2)."""
-    return int(rng.integers(0, 2**32 - 1))
+    """A seed for a library that keeps its own random state (albumentations, cv2's signed 32-bit int)."""
+    return int(rng.integers(0, 2**31 - 1))
 
 
 def resolve_path(value: str, context: dict[str, Any] | None) -> "Path":

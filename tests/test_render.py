@@ -13,7 +13,7 @@ from synthtext_industrial.exactness import check_sample
 
 from .conftest import BUNDLED_RECIPES, REPO
 
-SAMPLES_PER_RECIPE = 60
+SAMPLES_PER_RECIPE = 250
 
 STRESS = {
     "canvas": {"width": 640, "height": 480},
@@ -49,7 +49,7 @@ def test_bundled_recipe_ground_truth_is_exact(path):
 
 def test_stress_recipe_ground_truth_is_exact():
     """Rotations up to 180°, strong tilt, negative gaps, heavy dot smear/dropout, every marking style."""
-    _assert_exact(recipe_from_dict(STRESS), range(200), seed=7)
+    _assert_exact(recipe_from_dict(STRESS), range(400), seed=7)
 
 
 def test_sample_api_and_ground_truth_dict():
