@@ -40,6 +40,8 @@ def _default(field) -> str:
         return ", ".join(v.model_dump_json(exclude_defaults=True) for v in value)
     if isinstance(value, tuple):
         value = list(value)
+    if isinstance(value, dict):
+        value = {k: round(v, 3) if isinstance(v, float) else v for k, v in value.items()}
     return "" if value is None or repr(value) == "PydanticUndefined" else f"`{value}`"
 
 
@@ -56,6 +58,8 @@ def field_rows(model: type[BaseModel], prefix: str, seen: set) -> list[tuple[str
             label = path
             if kind is not None and typing.get_args(kind.annotation):
                 label = f"{path}[kind={typing.get_args(kind.annotation)[0]}]"
+            elif "bitmap" in sub.model_fields:
+                label = f"{path}[bitmap]"
             rows += field_rows(sub, label, seen | {sub})
     return rows
 

@@ -1,0 +1,66 @@
+"""The command line: thin over the library, readable errors with exit code 2, pictures that open."""
+from __future__ import annotations
+
+import json
+
+import cv2
+from click.testing import CliRunner
+
+from synthtext_industrial.cli import main
+
+SMALL = """
+canvas: {width: 320, height: 240}
+typography: {height_px: [16, 30]}
+"""
+
+
+def test_check_reports_charset(write_recipe):
+    result = CliRunner().invoke(main, ["check", str(write_recipe(SMALL))])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output and "0123456789" in result.output
+
+
+def test_recipe_error_exits_2_without_traceback(write_recipe):
+    path = write_recipe("layout: {rotaton: 5}\n")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert str(path) in result.output and "layout" in result.output and "did you mean 'rotation'" in result.output
+
+
+def test_preview_writes_contact_sheet(write_recipe, tmp_path):
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(main, ["preview", str(write_recipe(SMALL)), "-n", "4", "-o", str(out),
+                                       "--tile-width", "160"])
+    assert result.exit_code == 0, result.output
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[1] == 2 * 160
+    # boxes are drawn in colour on a grayscale page: some pixels must be clearly coloured
+    b, g, r = cv2.split(sheet.astype(int))
+    assert ((g - b > 60) & (g - r > 60)).sum() > 20
+
+
+def test_render_writes_images_and_ground_truth(write_recipe, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["render", str(write_recipe(SMALL)), "-n", "3", "-o", str(out), "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    gts = sorted(out.glob("*.json"))
+    assert len(gts) == 3
+    gt = json.loads(gts[0].read_text())
+    assert gt["seed"] == 5 and gt["index"] == 0 and gt["lines"]
+    image = cv2.imread(str(out / "000000000.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (240, 320) and image.dtype == "uint8"
+
+
+def test_fonts_lists_every_bundled_font_with_licence_and_coverage():
+    result = CliRunner().invoke(main, ["fonts", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["id"]: row for row in json.loads(result.output)}
+    assert {"ocr-a", "dseg7", "doto-round", "bitmap:6x12"} <= set(rows)
+    assert "no /#" in rows["dseg7"]["coverage"]
+    assert rows["ocr-b"]["licence"] and rows["ocr-b"]["category"] == "ocr"
+
+
+def test_help_shows_defaults():
+    result = CliRunner().invoke(main, ["preview", "--help"])
+    assert result.exit_code == 0 and "default: 16" in result.output

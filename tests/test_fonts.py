@@ -1,0 +1,82 @@
+"""Fonts: coverage comes from fontTools, excluded look-alikes are honoured, no tofu is ever drawn."""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pytest
+
+from synthtext_industrial.dotmatrix import DotMatrixSource, dot_glyph, load_table, sample_dot_style
+from synthtext_industrial.fonts import FontFace, catalog, height_per_em, truetype_glyph
+
+PRINTABLE = string.ascii_letters + string.digits + "-/.:#"
+
+
+def face_of(font_id: str) -> FontFace:
+    info = catalog()[font_id]
+    return FontFace(info.id, str(info.path), info.axes, info.exclude)
+
+
+@pytest.mark.parametrize("font_id", sorted(catalog()))
+def test_every_covered_character_draws_a_real_glyph(font_id):
+    face = face_of(font_id)
+    em = int(round(40 / height_per_em(face)))
+    notdef = truetype_glyph(face, em, "\ue000").bitmap  # a private-use code point: no font maps it
+    covered = [c for c in PRINTABLE if c in face.coverage()]
+    assert len(covered) >= 10 + 6, f"{font_id} covers too little: {covered}"
+    for ch in covered:
+        bitmap = truetype_glyph(face, em, ch).bitmap
+        assert bitmap.size and bitmap.max() > 128, f"{font_id} draws nothing for {ch!r}"
+        same_as_tofu = bitmap.shape == notdef.shape and np.array_equal(bitmap, notdef)
+        assert not same_as_tofu, f"{font_id} draws the missing-glyph box for {ch!r}"
+
+
+def test_known_gaps_and_look_alikes_are_not_covered():
+    assert "#" not in face_of("dseg7").coverage() and "/" not in face_of("dseg7").coverage()
+    assert "a" not in face_of("bebas-neue").coverage()  # drawn as a capital
+    assert "I" not in face_of("routed-gothic").coverage()  # looks like 1
+    assert "#" not in face_of("allerta-stencil").coverage()
+    assert set(string.digits) <= face_of("dseg7").coverage()
+
+
+def test_character_height_follows_the_request():
+    face = face_of("ocr-b")
+    for height in (20, 48, 90):
+        em = int(round(height / height_per_em(face)))
+        glyph = truetype_glyph(face, em, "0")
+        assert abs(glyph.bitmap.shape[0] - height) <= 2
+
+
+def test_aspect_stretches_width_not_height():
+    face = face_of("dejavu-sans-mono")
+    narrow = truetype_glyph(face, 60, "M", 0, 0.75).bitmap
+    normal = truetype_glyph(face, 60, "M", 0, 1.0).bitmap
+    wide = truetype_glyph(face, 60, "M", 0, 1.5).bitmap
+    assert narrow.shape[1] < normal.shape[1] < wide.shape[1]
+    assert abs(wide.shape[1] / normal.shape[1] - 1.5) < 0.1 and abs(narrow.shape[1] / normal.shape[1] - 0.75) < 0.1
+    assert max(abs(g.shape[0] - normal.shape[0]) for g in (narrow, wide)) <= 2
+
+
+def test_dot_matrix_glyph_matches_its_table_and_is_deterministic():
+    source = DotMatrixSource(bitmap="6x12", missing_dots=(0, 0), jitter=(0, 0), smear=(0, 0), ink_spread=(0, 0))
+    style = sample_dot_style(source, np.random.default_rng(1))
+    a = dot_glyph("8", 35, style, np.random.default_rng(5))
+    b = dot_glyph("8", 35, style, np.random.default_rng(5))
+    assert np.array_equal(a.bitmap, b.bitmap)
+    table = load_table("6x12")
+    rows = table.dots["8"][:, 0]
+    pitch = 35 / table.cap_rows
+    assert abs(a.bitmap.shape[0] - (rows.max() - rows.min() + 1) * pitch) < pitch  # spans its dot rows
+    import cv2
+
+    separate = dot_glyph("8", 35, dict(style, dot_diameter=0.6), np.random.default_rng(5)).bitmap
+    count, _labels = cv2.connectedComponents((separate > 64).astype(np.uint8))
+    assert count - 1 == len(table.dots["8"]), "one ink blob per dot of the table"
+
+
+def test_dot_dropout_never_erases_a_character():
+    source = DotMatrixSource(bitmap="5x8", missing_dots=(0.5, 0.5))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        glyph = dot_glyph(".", 20, sample_dot_style(source, rng), rng)
+        assert glyph.bitmap.size and glyph.bitmap.max() > 0
