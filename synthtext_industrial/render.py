@@ -29,7 +29,8 @@ MASK_FLOOR = 48  # warped coverage below this (about 20%) is resampling haze, no
 BOX_PAD = -0.5  # quad sides run half a pixel inside the centres of the outermost (faint) ink pixels
 MARK_PAD = 12  # marking styles may touch pixels this close to the ink (halo, relief shading)
 MIN_HEIGHT_PX = 6.0
-MAX_GAIN = 4.0
+MAX_GAIN = 4.0  # at most this much boost for glyphs whose strokes are thinner than a pixel
+INK_GAIN = 1.6
 
 
 @dataclass
@@ -110,8 +111,10 @@ def _draw_char(glyph: PlacedGlyph, H: np.ndarray, H_inv: np.ndarray, width: int,
     y1 = min(int(np.ceil(corners[:, 1].max())) + 1, height)
     warped = _warp(bitmap, geo.translate(-x0, -y0) @ M, (x1 - x0, y1 - y0))
     peak = int(warped.max()) if warped.size else 0
-    if 0 < peak < 255:  # ink does not fade with thin strokes: a hairline prints at full density
-        warped = cv2.convertScaleAbs(warped, alpha=min(255.0 / peak, MAX_GAIN))
+    if peak > 0:
+        # Ink saturates: coverage above about 60% prints at full density (dot gain), and a
+        # hairline thinner than a pixel still prints at full density instead of fading.
+        warped = cv2.convertScaleAbs(warped, alpha=INK_GAIN * min(255.0 / peak, MAX_GAIN))
     ink = warped >= MASK_FLOOR
     if not ink.any():  # a tiny mark (a dot at a small size): keep all of it rather than lose it
         ink = warped > 0
@@ -220,9 +223,10 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
                     continue
                 placement = (H, box, (px, py))
                 break
-            if placement is not None or height <= MIN_HEIGHT_PX:
+            crowded_floor = max(typo.height_px[0], MIN_HEIGHT_PX)
+            if placement is not None or height <= crowded_floor:
                 break
-            height = max(height * 0.8, MIN_HEIGHT_PX)  # crowded page: try smaller text
+            height = max(height * 0.8, crowded_floor)  # crowded page: smaller text, not below the recipe's minimum
         if placement is None:
             continue
         H, box, (px, py) = placement
