@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/synthtext-industrial render recipes/default.yaml -n 16 -o $(OUT)/default --seed 0
+	$(BIN)/synthtext-industrial generate recipes/default.yaml -n 64 --shard-size 32 -o $(OUT)/default --seed 0
+	$(BIN)/synthtext-industrial verify $(OUT)/default
 	$(BIN)/synthtext-industrial preview recipes/default.yaml -n 16 -o $(OUT)/default-preview.png --seed 0
-	@echo "Dataset written to $(OUT)/default; contact sheet at $(OUT)/default-preview.png"
+	@echo "Dataset: $(OUT)/default (LMDB pages in lmdb/, line crops in crops/, manifest.json);" \
+	      "contact sheet: $(OUT)/default-preview.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

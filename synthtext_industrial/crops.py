@@ -1,0 +1,73 @@
+"""Upright line crops for text-recognition datasets.
+
+Recognisers (e.g. deep-text-recognition-benchmark) train on one image per text
+line, upright and reading left to right. A line quad is a rectangle in the
+text's own frame (see docs/ground-truth.md), so one homography from that frame
+to the crop undoes rotation, stretch and camera tilt at once; because the quad's
+first point is the top-left of the text as read, text rotated by 180 degrees
+comes out upright too.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import geometry
+
+MIN_HEIGHT = 8
+
+
+def _side_lengths(quad: np.ndarray) -> tuple[float, float]:
+    """Mean top/bottom length (the text's width) and mean left/right length (its height)."""
+    tl, tr, br, bl = quad
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    return float(width), float(height)
+
+
+def _warp(image: np.ndarray, image_to_crop: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.warpPerspective(image, geometry.to_cv(image_to_crop), (width, height),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def line_crop(image: np.ndarray, quad: np.ndarray, margin: float = 0.15, height: int | None = None) -> np.ndarray:
+    """The line inside `quad`, rectified to an upright HxW uint8 crop with `margin` x line height of context per side.
+
+    Without `height` the crop keeps the source resolution: its height is the quad's mean left/right side plus
+    the two margins (at least 8 px). With `height` the whole crop is that tall and its width keeps the aspect
+    ratio. Parts outside the image repeat the border pixels.
+    """
+    if image.ndim != 2 or image.dtype != np.uint8:
+        raise ValueError(f"image must be a 2-D uint8 array, got {image.dtype} with shape {image.shape}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    if height is not None and height < 1:
+        raise ValueError(f"height must be >= 1 px, got {height}")
+    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    text_width, text_height = _side_lengths(quad)
+    if text_width < 1e-3 or text_height < 1e-3:
+        raise ValueError(f"quad is degenerate (sides {text_width:.3g} x {text_height:.3g} px): {quad.tolist()}")
+
+    # The text's own frame: the text rectangle is [0, text_width] x [0, text_height].
+    text_rect = geometry.rect_quad(0, 0, text_width, text_height).astype(np.float32)
+    text_to_image = cv2.getPerspectiveTransform(text_rect, quad.astype(np.float32)).astype(np.float64)
+    pad = margin * text_height
+    full_width, full_height = text_width + 2 * pad, text_height + 2 * pad
+    image_to_padded = geometry.translate(pad, pad) @ np.linalg.inv(text_to_image)
+
+    native_height = max(MIN_HEIGHT, round(full_height))
+    out_height = native_height if height is None else int(height)
+    out_width = max(1, round(full_width * out_height / full_height))
+    if out_height >= native_height:
+        return _warp(image, geometry.scale(out_width / full_width, out_height / full_height) @ image_to_padded,
+                     out_width, out_height)
+    # Shrinking: sample at the source resolution first, then average down (INTER_AREA) so thin strokes do not alias.
+    native_width = max(1, round(full_width))
+    native = _warp(image, geometry.scale(native_width / full_width, native_height / full_height) @ image_to_padded,
+                   native_width, native_height)
+    return cv2.resize(native, (out_width, out_height), interpolation=cv2.INTER_AREA)
+
+
+def line_crops(sample, margin: float = 0.15, height: int | None = None) -> list[tuple[np.ndarray, str]]:
+    """(upright crop, text) for every line of a Sample, in ground-truth order."""
+    return [(line_crop(sample.image, line.quad, margin, height), line.text) for line in sample.lines]

@@ -1,0 +1,132 @@
+"""LMDB shards in the layout deep-text-recognition-benchmark (DTRB) reads.
+
+Every environment holds `num-samples` (decimal ASCII) and, for i = 1..n,
+`image-%09d` (encoded image) and `label-%09d` (UTF-8); full-page shards add
+`gt-%09d` (the ground-truth JSON). A shard is written under a temporary name
+and renamed only when complete, so a final name never holds a partial shard.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import struct
+from pathlib import Path
+
+import lmdb
+
+NUM_SAMPLES = b"num-samples"
+PAGE = 4096
+BATCH_BYTES = 32 * 1024 * 1024  # records are committed in transactions of about this size
+
+
+def image_key(i: int) -> bytes:
+    return b"image-%09d" % i
+
+
+def label_key(i: int) -> bytes:
+    return b"label-%09d" % i
+
+
+def gt_key(i: int) -> bytes:
+    return b"gt-%09d" % i
+
+
+def _stored_size(key: bytes, value: bytes) -> int:
+    """Bytes LMDB needs for one entry, rounded up to whole pages as overflow values are."""
+    return ((len(key) + len(value) + 64 + PAGE - 1) // PAGE) * PAGE
+
+
+class ShardWriter:
+    """Writes one shard into `<final>.tmp`, renamed to `<final>` by `finish()`.
+
+    The map size starts from the first records and grows whenever LMDB reports
+    it full, so it follows the data instead of reserving a fixed terabyte.
+    """
+
+    def __init__(self, final_path: Path):
+        self.final_path = Path(final_path)
+        self.tmp_path = self.final_path.with_name(self.final_path.name + ".tmp")
+        if self.tmp_path.exists():
+            shutil.rmtree(self.tmp_path)
+        self.tmp_path.mkdir(parents=True)
+        self.map_size = 8 * 1024 * 1024
+        self.env = lmdb.open(str(self.tmp_path), map_size=self.map_size, subdir=True, sync=False,
+                             metasync=False, lock=True, readahead=False, meminit=False, max_dbs=0)
+        self.count = 0
+        self.payload_bytes = 0
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._pending_bytes = 0
+
+    def add(self, image: bytes, label: str, gt: bytes | None = None) -> int:
+        """Append one record; returns its 1-based index."""
+        self.count += 1
+        i = self.count
+        entries = [(image_key(i), image), (label_key(i), label.encode("utf-8"))]
+        if gt is not None:
+            entries.append((gt_key(i), gt))
+        for key, value in entries:
+            self._pending.append((key, value))
+            self._pending_bytes += _stored_size(key, value)
+            self.payload_bytes += len(value)
+        if self._pending_bytes >= BATCH_BYTES:
+            self._flush()
+        return i
+
+    def _flush(self, final: bool = False) -> None:
+        entries = self._pending + ([(NUM_SAMPLES, str(self.count).encode())] if final else [])
+        needed = sum(_stored_size(k, v) for k, v in entries)
+        while True:
+            info = self.env.info()
+            used = (info["last_pgno"] + 1) * PAGE
+            if used + needed * 1.3 + 64 * PAGE > self.map_size:
+                self.map_size = int(max(self.map_size * 1.5, used + needed * 1.5 + 128 * PAGE))
+                self.env.set_mapsize(self.map_size)
+            try:
+                with self.env.begin(write=True) as txn:
+                    for key, value in entries:
+                        txn.put(key, value)
+                break
+            except lmdb.MapFullError:
+                self.map_size *= 2
+                self.env.set_mapsize(self.map_size)
+        self._pending, self._pending_bytes = [], 0
+
+    def finish(self) -> Path:
+        """Commit, sync to disk and give the shard its final name."""
+        self._flush(final=True)
+        self.env.sync(True)
+        self.env.close()
+        (self.tmp_path / "lock.mdb").unlink(missing_ok=True)
+        if self.final_path.exists():
+            shutil.rmtree(self.final_path)
+        self.tmp_path.rename(self.final_path)
+        return self.final_path
+
+    def abort(self) -> None:
+        try:
+            self.env.close()
+        finally:
+            shutil.rmtree(self.tmp_path, ignore_errors=True)
+
+
+def open_readonly(path: Path) -> lmdb.Environment:
+    return lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, subdir=True)
+
+
+def content_hash(path: Path) -> tuple[str, int]:
+    """sha256 over every (key, value) in key order, and the record count: the shard's identity.
+
+    LMDB files are not byte-deterministic (page layout depends on write
+    batching), so shards are compared by content, not by file bytes.
+    """
+    digest = hashlib.sha256()
+    with open_readonly(path) as env, env.begin() as txn:
+        count = int(txn.get(NUM_SAMPLES, b"-1"))
+        for key, value in txn.cursor():
+            digest.update(struct.pack("<Q", len(key)) + key + struct.pack("<Q", len(value)))
+            digest.update(value)
+    return digest.hexdigest(), count
+
+
+def shard_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
