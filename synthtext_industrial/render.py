@@ -180,7 +180,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
     block_records = []
     typo, lay = recipe.typography, recipe.layout
     n_blocks = integer(rng, lay.blocks)
-    for block_no in range(n_blocks):
+    for _block in range(n_blocks):
         template, generated = sample_block(recipe.text, rng, index)
         choices = recipe.font_choices(template)
         font = choose(rng, [c[0] for c in choices], [c[1] for c in choices])
