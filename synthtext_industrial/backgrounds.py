@@ -320,15 +320,22 @@ def plastic_textured(rng: np.random.Generator, width: int, height: int) -> np.nd
     return _finish(rng, _upscale(half, width, height), rng.uniform(1.5, 3.0))
 
 
+def _dust_and_lint(rng: np.random.Generator, layer: np.ndarray, width: int, height: int, specks: tuple,
+                   speck_level: tuple, lines: tuple, line_length: tuple, line_level: tuple) -> None:
+    """Pale specks and thin fibres/hairlines drawn into `layer` (in place), densities per megapixel of the page."""
+    _specks(rng, layer, _density(width, height, rng.uniform(*specks)), rng.uniform(*speck_level), 0)
+    segments = _random_segments(rng, layer.shape[1], layer.shape[0],
+                                _density(width, height, rng.uniform(*lines)), *line_length)
+    _draw_segments(layer, segments, rng.uniform(*line_level))
+
+
 def rubber(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Black rubber: dark, dull, finely stippled, with a little pale dust and lint."""
     half = _half_res_base(_base(rng, width, height, level=(24, 55), lighting=(0.05, 0.15),
                                 mottle=(0.5, 1.5)), width, height)
     detail = _relief(rng, width, height, rng.uniform(3, 6), rng.uniform(2, 5))
-    _specks(rng, detail, _density(width, height, rng.uniform(5, 60)), rng.uniform(8, 25), 0)
-    lint = _random_segments(rng, detail.shape[1], detail.shape[0],
-                            _density(width, height, rng.uniform(0, 6)), 5, 30)
-    _draw_segments(detail, lint, rng.uniform(8, 20))
+    _dust_and_lint(rng, detail, width, height, specks=(5, 60), speck_level=(8, 25),
+                   lines=(0, 6), line_length=(5, 30), line_level=(8, 20))
     cv2.add(half, detail, half)
     return _finish(rng, _upscale(half, width, height), rng.uniform(1.5, 3.0))
 
@@ -398,10 +405,8 @@ def glass(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     low += _reflections(rng, low.shape, int(rng.integers(1, 4)), amplitude=(15, 110), half_width=(0.01, 0.12))
     half = _half_res_base(low, width, height)
     dust = np.zeros(half.shape, np.float32)
-    _specks(rng, dust, _density(width, height, rng.uniform(5, 60)), rng.uniform(15, 45), 0)
-    hairlines = _random_segments(rng, half.shape[1], half.shape[0],
-                                 _density(width, height, rng.uniform(0, 20)), 10, 75)
-    _draw_segments(dust, hairlines, rng.uniform(4, 12))
+    _dust_and_lint(rng, dust, width, height, specks=(5, 60), speck_level=(15, 45),
+                   lines=(0, 20), line_length=(10, 75), line_level=(4, 12))
     cv2.add(half, dust, half)
     return _finish(rng, _upscale(half, width, height), rng.uniform(0.8, 1.5))
 

@@ -7,6 +7,7 @@ pixel on both sides.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 _HALF = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], dtype=np.float64)
@@ -51,8 +52,6 @@ def is_affine(matrix: np.ndarray) -> bool:
 
 def camera_tilt(width: int, height: int, corner_shift: np.ndarray) -> np.ndarray:
     """A mild perspective: the image corners move by `corner_shift` (4x2, pixels), as under a tilted camera."""
-    import cv2
-
     src = rect_quad(0, 0, width, height).astype(np.float32)
     dst = (src + corner_shift).astype(np.float32)
     return cv2.getPerspectiveTransform(src, dst).astype(np.float64)
