@@ -112,19 +112,28 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
 @click.option("-n", "--count", "n", required=True, type=click.IntRange(0), help="number of images")
 @click.option("-o", "--output", required=True, type=click.Path(), help="dataset folder")
 @SEED
-@click.option("--format", "fmt", default="lmdb", type=click.Choice(["lmdb"]),
-              help="shard format (lmdb: DTRB layout; tfrecord is planned)")
+@click.option("--format", "fmt", default="lmdb", type=click.Choice(["lmdb", "tfrecord"]),
+              help="shard format: lmdb (DTRB layout, embedded) or tfrecord (tf.train.Example)")
 @click.option("--shard-size", default=1000, type=click.IntRange(1), help="images per shard")
-@click.option("--workers", default=os.cpu_count() or 1, type=click.IntRange(1), help="render processes")
-@click.option("--crops/--no-crops", default=True, help="also write upright line crops (DTRB training data)")
+@click.option("--workers", default=os.cpu_count() or 1, type=click.IntRange(1),
+              help="render processes (local engine) or LocalCluster workers (dask engine without --scheduler)")
+@click.option("--crops/--no-crops", default=True, help="also write upright line crops (recognizer training data)")
+@click.option("--engine", default="local", type=click.Choice(["local", "dask"]),
+              help="local: processes on this machine; dask: one task per shard on a dask.distributed cluster")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster); "
+                   "OUT must then be on a filesystem every worker mounts at the same path")
 @click.option("--overwrite", is_flag=True, help="replace a dataset made with other settings")
 @ASSETS_ROOT
-def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, overwrite, assets_root) -> None:
-    """Render N images into sharded LMDB with manifest; rerun the same command to resume."""
+def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, scheduler, overwrite,
+             assets_root) -> None:
+    """Render N images into shards with a manifest; rerun the same command to resume."""
     from tqdm import tqdm
 
     from .generate import DatasetError, generate as run
 
+    if scheduler is not None and engine != "dask":
+        raise click.BadParameter("needs --engine dask", param_hint="--scheduler")
     r = _load(recipe, assets_root)
     bar = tqdm(total=n, desc="generating", unit="img", dynamic_ncols=True, disable=None)
 
@@ -134,13 +143,14 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, overwrite
 
     try:
         summary = run(r, output, n, seed=seed, fmt=fmt, shard_size=shard_size, workers=workers,
-                      with_crops=crops, overwrite=overwrite, progress=bar.update, on_resume=resumed)
+                      with_crops=crops, overwrite=overwrite, engine=engine, scheduler=scheduler,
+                      progress=bar.update, on_resume=resumed)
     except DatasetError as exc:
         bar.close()
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         bar.close()
-        click.echo(f"\ninterrupted; finished shards are kept. Run the same command again to resume.", err=True)
+        click.echo("\ninterrupted; finished shards are kept. Run the same command again to resume.", err=True)
         sys.exit(130)
     bar.close()
     click.echo(f"wrote {output}: {summary.images} images, {summary.lines} lines, {summary.chars} characters, "
@@ -151,15 +161,167 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, overwrite
 @main.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 def verify(dataset) -> None:
-    """Re-hash every shard and decode every record; exit 1 naming what is wrong."""
-    from .generate import verify as run
+    """Re-hash every shard and read back every record; exit 1 naming each corrupt shard and record."""
+    from .dataset import verify as run
 
     problems = run(dataset)
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
-        raise click.ClickException(f"{dataset}: {len(problems)} problem(s)")
+        raise click.ClickException(f"{dataset}: {len(problems)} problem(s); rerun the generate command to redo "
+                                   f"damaged shards")
     click.echo(f"{dataset}: OK")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
+              help="contact sheet to write  [default: DATASET/preview.png]")
+@click.option("--pages", default=16, type=click.IntRange(0, 400), help="pages on the contact sheet (0: none)")
+@click.option("--max-pages", default=5000, type=click.IntRange(1),
+              help="read at most this many pages for the statistics")
+def inspect(dataset, preview_path, pages, max_pages) -> None:
+    """Print counts, charset, sizes and text-length statistics; write a preview sheet read back from the shards."""
+    import cv2
+
+    from .dataset import describe
+    from .generate import DatasetError
+    from .preview import contact_sheet
+    from .shards import CorruptRecord
+
+    try:
+        description = describe(dataset, max_pages=max_pages, preview_pages=pages)
+    except (DatasetError, CorruptRecord) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(description.report())
+    if pages and description.samples:
+        target = Path(preview_path or Path(dataset) / "preview.png")
+        if not cv2.imwrite(str(target), contact_sheet(description.samples)):
+            raise click.ClickException(f"could not write {target}")
+        click.echo(f"preview     {target} ({len(description.samples)} pages with their boxes, read from the shards)")
+
+
+def _need_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise click.ClickException("training needs TensorFlow: pip install 'synthtext-industrial[tf]'") from None
+
+
+@main.group()
+def train() -> None:
+    """Train a model straight from dataset shards (needs the [tf] extra)."""
+
+
+@train.command("recognizer")
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="dataset folder written by generate; repeat to mix several")
+@click.option("--weight", "weights", multiple=True, type=click.FloatRange(min=0, min_open=True),
+              help="sampling weight per --data, in the same order (like DTRB's batch_ratio); default equal")
+@click.option("--val", default=None, type=click.Path(exists=True, file_okay=False),
+              help="held-out dataset for validation and early stopping (default: a slice of the training data)")
+@click.option("--backbone", default="small",
+              type=click.Choice(["small", "mobilenetv3", "efficientnet-b0", "efficientnet-b1", "efficientnet-b2",
+                                 "efficientnet-b3"]))
+@click.option("--height", default=32, type=click.IntRange(16), help="input height in pixels")
+@click.option("--width", default=256, type=click.IntRange(32), help="input width in pixels")
+@click.option("--epochs", default=10, type=click.IntRange(1))
+@click.option("--batch-size", default=32, type=click.IntRange(1))
+@click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="default: one pass over the lines")
+@click.option("--learning-rate", default=1e-3, type=click.FloatRange(min=0, min_open=True))
+@click.option("--patience", default=5, type=click.IntRange(1), help="early stopping patience in epochs")
+@click.option("--augment", is_flag=True, help="online photometric augmentation with the package's effects")
+@click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="stop after the epoch that passes this training time")
+@click.option("--seed", default=0, type=click.IntRange(0))
+@click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
+                     learning_rate, patience, augment, max_minutes, seed, run, resume) -> None:
+    """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
+    _need_tensorflow()
+    from trainers.fit_recognizer import TrainSettings, train_recognizer as fit
+    from trainers.recognizer import RecognizerConfig
+
+    if weights and len(weights) != len(data):
+        raise click.BadParameter(f"give one --weight per --data ({len(data)}), got {len(weights)}",
+                                 param_hint="--weight")
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment,
+                             weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None)
+    config = RecognizerConfig(backbone=backbone, height=height, width=width)
+    try:
+        metrics = fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    best = metrics["best"]
+    click.echo(f"best epoch {best['epoch'] + 1}: string accuracy {best['string_accuracy']:.4f}, "
+               f"char accuracy {best.get('char_accuracy', 0):.4f}; run in {run}")
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def predict(run, images) -> None:
+    """Read the text in line IMAGES with a trained run."""
+    _need_tensorflow()
+    import cv2
+
+    from trainers.fit_recognizer import load_recognizer
+    from trainers.recognizer import read_lines
+
+    model, config = load_recognizer(run)
+    loaded = []
+    for path in images:
+        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise click.BadParameter(f"cannot read {path} as an image", param_hint="IMAGES")
+        loaded.append(image)
+    for path, reading in zip(images, read_lines(model, config, loaded)):
+        click.echo(f"{path}\t{reading.text}\t{reading.confidence:.3f}")
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", default=None, type=click.Path(exists=True, file_okay=False),
+              help="a generated dataset to evaluate on (its crops, or lines cut from its pages)")
+@click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
+              help="a folder of real line images, with --labels")
+@click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="TSV of `path<TAB>text`, paths relative to this file (default: IMAGES/labels.tsv)")
+@click.option("--limit", default=None, type=click.IntRange(1), help="evaluate at most this many lines")
+@click.option("--ignore-case", is_flag=True, help="compare case-insensitively")
+@click.option("--only", default=None, help="compare only these characters (others are removed from both texts)")
+@click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
+              help="where predictions.csv and failures.png go  [default: RUN/eval-<data name>]")
+def evaluate(run, data, images, labels, limit, ignore_case, only, output) -> None:
+    """String and character accuracy (published Table 2), predictions.csv and a sheet of the worst failures."""
+    _need_tensorflow()
+    from trainers.evaluate import dataset_lines, evaluate_recognizer, labelled_images
+
+    if (data is None) == (images is None and labels is None):
+        raise click.UsageError("give either --data DATASET or --images DIR [--labels labels.tsv]")
+    if data is not None:
+        items, name = dataset_lines(data, limit), Path(data).name
+    else:
+        labels = labels or str(Path(images) / "labels.tsv")
+        if not Path(labels).exists():
+            raise click.BadParameter(f"{labels} does not exist", param_hint="--labels")
+        items, name = labelled_images(labels), Path(images or Path(labels).parent).name
+        if limit:
+            import itertools
+
+            items = itertools.islice(items, limit)
+    target = Path(output or Path(run) / f"eval-{name}")
+    try:
+        result = evaluate_recognizer(run, items, target, ignore_case=ignore_case, only=only)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    click.echo(f"{result.count} lines: string accuracy {result.string_accuracy:.4f}, "
+               f"character accuracy {result.char_accuracy:.4f}")
+    click.echo(f"predictions: {target / 'predictions.csv'}; worst failures: {target / 'failures.png'}")
 
 
 @main.command()

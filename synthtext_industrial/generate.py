@@ -1,11 +1,14 @@
 """Turn a recipe into a sharded dataset: parallel, reproducible, resumable.
 
-Sample i depends on (recipe, seed, i) only. Worker processes render samples;
-the main process writes them into shards in index order, so the content of
-every shard is the same for any number of workers. A shard is written under a
-temporary name, renamed when complete, then recorded with its content hash in
-`manifest.json`; a rerun of the same command skips recorded shards whose hash
-still matches and redoes the rest.
+Sample i depends on (recipe, seed, i) only, and a shard's records go in index
+order, so the content of every shard is the same for any number of workers and
+either engine. `local`: worker processes render samples and this process writes
+the shards. `dask`: one task per shard on a dask.distributed cluster; the task
+renders and writes its shard into OUT, which must be a folder every worker can
+reach at the same path. Either way a shard is written under a temporary name,
+renamed when complete, then recorded with its content hash in `manifest.json`;
+a rerun of the same command keeps recorded shards whose hash still matches and
+redoes the rest.
 """
 from __future__ import annotations
 
@@ -13,21 +16,22 @@ import fcntl
 import json
 import multiprocessing as mp
 import os
-import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import __version__
 from .crops import line_crops
-from .lmdb_store import ShardWriter, content_hash, shard_bytes
 from .recipe import Recipe
 from .render import encode_image, render_sample
+from .shards import FORMATS, KINDS, Crop, Record, ShardSink, remove_shard, shard_bytes, shard_folders, \
+    shard_hash, shard_relpath
 from .textgen import charset
 
 MANIFEST_SCHEMA = "synthtext-industrial/manifest/1"
 CROP_FORMAT = "png"
+ENGINES = ("local", "dask")
 
 
 class DatasetError(RuntimeError):
@@ -39,6 +43,7 @@ class ShardPlan:
     number: int
     start: int  # first sample index
     stop: int  # one past the last
+    total: int  # number of shards in the dataset (TFRecord names carry it)
 
     @property
     def name(self) -> str:
@@ -46,20 +51,8 @@ class ShardPlan:
 
 
 def plan_shards(n: int, shard_size: int) -> list[ShardPlan]:
-    return [ShardPlan(k, start, min(start + shard_size, n)) for k, start in enumerate(range(0, n, shard_size))]
-
-
-@dataclass
-class Record:
-    """One rendered sample, encoded and ready to store."""
-
-    index: int
-    image: bytes
-    label: str
-    gt: bytes
-    lines: int
-    chars: int
-    crops: list[tuple[bytes, str]] = field(default_factory=list)
+    starts = range(0, n, shard_size)
+    return [ShardPlan(k, start, min(start + shard_size, n), len(starts)) for k, start in enumerate(starts)]
 
 
 def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Record:
@@ -67,10 +60,13 @@ def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Re
     enc = recipe.canvas.encoding
     crops = []
     if with_crops:
-        crops = [(encode_image(crop, CROP_FORMAT), text) for crop, text in line_crops(sample)]
+        crops = [Crop(encode_image(crop, CROP_FORMAT), text, crop.shape[0], crop.shape[1])
+                 for crop, text in line_crops(sample)]
     return Record(
         index=index,
+        seed=seed,
         image=encode_image(sample.image, enc.format, enc.quality),
+        image_format=enc.format,
         label="\n".join(line.text for line in sample.lines),
         gt=json.dumps(sample.to_dict(), separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
         lines=len(sample.lines),
@@ -79,7 +75,37 @@ def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Re
     )
 
 
-# ----------------------------------------------------------------------------- worker processes
+def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records: Iterable[Record],
+                progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Write one shard of each kind from `records` (in index order); returns their manifest entries."""
+    sinks = {k: ShardSink(fmt, k, out / shard_relpath(fmt, k, plan.number, plan.total)) for k in kinds}
+    lines = chars = longest = 0
+    try:
+        for record in records:
+            for sink in sinks.values():
+                sink.add(record)
+            lines += record.lines
+            chars += record.chars
+            longest = max([longest] + [len(text) for text in record.label.split("\n") if record.lines])
+            if progress:
+                progress(1)
+        for k in reversed(kinds):  # crops first: the page shard's final name appears last
+            sinks[k].finish()
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
+    entries = []
+    for k in kinds:
+        relpath = shard_relpath(fmt, k, plan.number, plan.total)
+        digest, count = shard_hash(fmt, out / relpath)
+        entries.append({"name": plan.name, "kind": k, "path": relpath, "start": plan.start, "stop": plan.stop,
+                        "records": count, "bytes": shard_bytes(fmt, out / relpath), "sha256": digest,
+                        "lines": lines, "chars": chars, "max_line_length": longest})
+    return entries
+
+
+# ----------------------------------------------------------------------------- local engine
 
 _WORKER: dict = {}
 
@@ -104,6 +130,56 @@ def _records(recipe: Recipe, seed: int, indices: list[int], with_crops: bool, wo
     ctx = mp.get_context("spawn" if os.name != "posix" else "forkserver")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(recipe, seed, with_crops)) as pool:
         yield from pool.imap(_render_in_worker, indices, chunksize=2)
+
+
+def _run_local(job: dict, todo: list[ShardPlan], workers: int, progress, on_shard) -> None:
+    indices = [i for plan in todo for i in range(plan.start, plan.stop)]
+    records = _records(job["recipe"], job["seed"], indices, job["with_crops"], workers)
+    try:
+        for plan in todo:
+            batch = (next(records) for _ in range(plan.start, plan.stop))
+            on_shard(write_shard(job["out"], job["fmt"], job["kinds"], plan, batch, progress))
+    finally:
+        records.close()
+
+
+# ----------------------------------------------------------------------------- dask engine
+
+def dask_shard_task(job: dict, plan: ShardPlan) -> list[dict]:
+    """One Dask task: render and write one shard (runs on a worker; OUT must be reachable there)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    records = (render_record(job["recipe"], job["seed"], i, job["with_crops"]) for i in range(plan.start, plan.stop))
+    return write_shard(job["out"], job["fmt"], job["kinds"], plan, records)
+
+
+def _run_dask(job: dict, todo: list[ShardPlan], workers: int, scheduler: str | None, progress, on_shard) -> None:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise DatasetError("--engine dask needs dask.distributed: pip install 'synthtext-industrial[dask]'") from None
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with Client(cluster if cluster is not None else scheduler) as client:
+            tag = job["recipe"].sha256[:12]
+            futures = {client.submit(dask_shard_task, job, plan, key=f"synthtext-{tag}-{job['seed']}-{plan.name}",
+                                     retries=2): plan for plan in todo}
+            try:
+                for future in as_completed(futures):
+                    on_shard(future.result())
+                    if progress:
+                        progress(futures[future].stop - futures[future].start)
+            except BaseException:
+                client.cancel(list(futures))
+                raise
+    except OSError as exc:
+        raise DatasetError(f"could not reach the Dask scheduler {scheduler}: {exc}") from None
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -163,38 +239,51 @@ def _lock(out: Path):
     return handle
 
 
-def _shard_ok(out: Path, entry: dict) -> bool:
+def _shard_ok(out: Path, fmt: str, entry: dict) -> bool:
     path = out / entry["path"]
-    if not path.is_dir():
+    if not path.exists():
         return False
     try:
-        digest, count = content_hash(path)
-    except Exception:  # a damaged environment is simply redone
+        digest, count = shard_hash(fmt, path)
+    except Exception:  # a damaged shard is simply redone
         return False
     return digest == entry["sha256"] and count == entry["records"]
 
 
 def generate(recipe: Recipe, out: str | Path, n: int, seed: int = 0, fmt: str = "lmdb", shard_size: int = 1000,
-             workers: int | None = None, with_crops: bool = True, overwrite: bool = False,
-             progress: Callable[[int], None] | None = None, on_resume: Callable[[int, int], None] | None = None
-             ) -> Summary:
-    """Write `n` samples of `recipe` to `out`; see the module docstring for the guarantees."""
-    if fmt != "lmdb":
-        raise DatasetError(f"format {fmt!r} is not available yet; use lmdb")
+             workers: int | None = None, with_crops: bool = True, overwrite: bool = False, engine: str = "local",
+             scheduler: str | None = None, progress: Callable[[int], None] | None = None,
+             on_resume: Callable[[int, int], None] | None = None) -> Summary:
+    """Write `n` samples of `recipe` to `out`; see the module docstring for the guarantees.
+
+    `workers`: render processes (local) or LocalCluster workers (dask without `scheduler`); default all cores.
+    """
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if engine not in ENGINES:
+        raise DatasetError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if scheduler is not None and engine != "dask":
+        raise DatasetError("a scheduler address needs --engine dask")
+    if shard_size < 1 or n < 0:
+        raise DatasetError(f"need n >= 0 and shard_size >= 1, got n={n}, shard_size={shard_size}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DatasetError(f"{out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"cannot create the output folder {out}: {exc.strerror}") from None
     workers = workers or os.cpu_count() or 1
     lock = _lock(out)
     try:
-        return _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops, overwrite,
-                                progress, on_resume)
+        return _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine,
+                                scheduler, progress, on_resume)
     finally:
         lock.close()
 
 
-def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops, overwrite, progress, on_resume):
+def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine, scheduler,
+                     progress, on_resume):
     identity = _identity(recipe, seed, fmt, shard_size, with_crops)
     previous = read_manifest(out)
     if previous is not None and not overwrite:
@@ -204,20 +293,15 @@ def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops,
             raise DatasetError(f"{out} holds a dataset made with different settings ({detail}); "
                                f"choose another folder or pass --overwrite")
     if overwrite:
-        for sub in ("lmdb", "crops", "manifest.json"):
-            target = out / sub
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        for sub in sorted({folder for f in FORMATS for folder in shard_folders(f)}) + ["manifest.json"]:
+            remove_shard(out / sub)
         previous = None
     elif previous is None and any(p.name != ".lock" for p in out.iterdir()):
         raise DatasetError(f"{out} is not empty and has no manifest.json; choose an empty folder or pass --overwrite")
 
+    kinds = list(KINDS) if with_crops else ["images"]
     plans = plan_shards(n, shard_size)
-    done = {}
-    for entry in (previous or {}).get("shards", []):
-        done.setdefault(entry["name"], {})[entry["kind"]] = entry
+    recorded = {(e["kind"], e["path"]): e for e in (previous or {}).get("shards", [])}
     manifest = {
         "schema": MANIFEST_SCHEMA, "tool_version": __version__, **identity, "n": n,
         "recipe_source": recipe.source, "recipe": recipe.raw_text,
@@ -226,61 +310,36 @@ def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops,
                    "encoding": recipe.canvas.encoding.format},
         "complete": False, "counts": {}, "shards": [],
     }
-    kinds = ["images"] + (["crops"] if with_crops else [])
-    subdir = {"images": "lmdb", "crops": "crops"}
     summary = Summary(out)
     todo: list[ShardPlan] = []
     for plan in plans:
-        entries = done.get(plan.name, {})
-        if all(k in entries and entries[k]["start"] == plan.start and entries[k]["stop"] == plan.stop
-               and _shard_ok(out, entries[k]) for k in kinds):
-            manifest["shards"] += [entries[k] for k in kinds]
+        entries = [recorded.get((k, shard_relpath(fmt, k, plan.number, plan.total))) for k in kinds]
+        if all(e is not None and (e["start"], e["stop"]) == (plan.start, plan.stop) and _shard_ok(out, fmt, e)
+               for e in entries):
+            manifest["shards"] += entries
             summary.skipped_shards += 1
-            continue
-        for k in kinds:  # anything left under this shard's names is redone from scratch
-            for suffix in ("", ".tmp"):
-                shutil.rmtree(out / subdir[k] / (plan.name + suffix), ignore_errors=True)
-        todo.append(plan)
-    for k in kinds:  # stray temporary shards from a killed run
-        for stray in (out / subdir[k]).glob("*.tmp") if (out / subdir[k]).exists() else []:
-            shutil.rmtree(stray, ignore_errors=True)
+        else:
+            todo.append(plan)
+    kept = {out / e["path"] for e in manifest["shards"]}
+    for folder in shard_folders(fmt):  # partial, damaged, stray or superseded shards are removed, then redone
+        for path in sorted((out / folder).iterdir()) if (out / folder).is_dir() else []:
+            if path not in kept:
+                remove_shard(path)
     if on_resume and summary.skipped_shards:
         on_resume(summary.skipped_shards, sum(p.stop - p.start for p in plans if p not in todo))
     _write_manifest(out, manifest)
 
-    start_time = time.perf_counter()
-    indices = [i for plan in todo for i in range(plan.start, plan.stop)]
-    records = _records(recipe, seed, indices, with_crops, workers)
-    for plan in todo:
-        writers = {k: ShardWriter(out / subdir[k] / plan.name) for k in kinds}
-        try:
-            stats = {"lines": 0, "chars": 0}
-            for _ in range(plan.start, plan.stop):
-                record = next(records)
-                writers["images"].add(record.image, record.label, record.gt)
-                for crop, text in record.crops:
-                    writers["crops"].add(crop, text)
-                stats["lines"] += record.lines
-                stats["chars"] += record.chars
-                summary.rendered += 1
-                if progress:
-                    progress(1)
-            for k in reversed(kinds):  # crops first: the page shard's name appears last
-                writers[k].finish()
-        except BaseException:
-            for w in writers.values():
-                w.abort()
-            records.close()
-            raise
-        for k in kinds:
-            path = out / subdir[k] / plan.name
-            digest, count = content_hash(path)
-            manifest["shards"].append({
-                "name": plan.name, "kind": k, "path": f"{subdir[k]}/{plan.name}", "start": plan.start,
-                "stop": plan.stop, "records": count, "bytes": shard_bytes(path), "sha256": digest,
-                "lines": stats["lines"], "chars": stats["chars"]})
-        manifest["shards"].sort(key=lambda e: (e["kind"], e["name"]))
+    def on_shard(entries: list[dict]) -> None:
+        manifest["shards"] = sorted(manifest["shards"] + entries, key=lambda e: (e["kind"], e["name"]))
+        summary.rendered += entries[0]["stop"] - entries[0]["start"]
         _write_manifest(out, manifest)
+
+    job = {"recipe": recipe, "seed": seed, "with_crops": with_crops, "out": out, "fmt": fmt, "kinds": kinds}
+    start_time = time.perf_counter()
+    if engine == "dask" and todo:
+        _run_dask(job, todo, workers, scheduler, progress, on_shard)
+    elif todo:
+        _run_local(job, todo, workers, progress, on_shard)
     summary.seconds = time.perf_counter() - start_time
 
     images = [e for e in manifest["shards"] if e["kind"] == "images"]
@@ -290,57 +349,8 @@ def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops,
     summary.crops = sum(e["records"] for e in manifest["shards"] if e["kind"] == "crops")
     summary.bytes = sum(e["bytes"] for e in manifest["shards"])
     manifest["counts"] = {"images": summary.images, "lines": summary.lines, "chars": summary.chars,
-                          "crops": summary.crops, "bytes": summary.bytes}
+                          "crops": summary.crops, "bytes": summary.bytes,
+                          "max_line_length": max([0] + [e.get("max_line_length", 0) for e in images])}
     manifest["complete"] = True
     _write_manifest(out, manifest)
     return summary
-
-
-def verify(out: str | Path) -> list[str]:
-    """Re-hash every shard and decode every record; returns the problems found (empty: all good)."""
-    import cv2
-    import numpy as np
-
-    from .lmdb_store import NUM_SAMPLES, image_key, label_key, open_readonly
-
-    out = Path(out)
-    manifest = read_manifest(out)
-    if manifest is None:
-        return [f"{out}: no manifest.json"]
-    problems = []
-    if not manifest.get("complete"):
-        problems.append(f"{out}: generation did not finish (rerun the same generate command to resume)")
-    listed = {e["path"] for e in manifest["shards"]}
-    for sub in ("lmdb", "crops"):
-        for path in sorted((out / sub).glob("shard-*")) if (out / sub).exists() else []:
-            if f"{sub}/{path.name}" not in listed:
-                problems.append(f"{sub}/{path.name}: on disk but not in the manifest")
-    for entry in manifest["shards"]:
-        path = out / entry["path"]
-        if not path.is_dir():
-            problems.append(f"{entry['path']}: missing")
-            continue
-        try:
-            digest, count = content_hash(path)
-        except Exception as exc:
-            problems.append(f"{entry['path']}: unreadable LMDB ({exc})")
-            continue
-        if digest != entry["sha256"]:
-            problems.append(f"{entry['path']}: content hash differs from the manifest")
-        if count != entry["records"]:
-            problems.append(f"{entry['path']}: num-samples is {count}, the manifest says {entry['records']}")
-        with open_readonly(path) as env, env.begin() as txn:
-            total = int(txn.get(NUM_SAMPLES, b"0"))
-            for i in range(1, total + 1):
-                image, label = txn.get(image_key(i)), txn.get(label_key(i))
-                if image is None or label is None:
-                    problems.append(f"{entry['path']} record {i}: missing image or label")
-                    continue
-                decoded = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_UNCHANGED)
-                if decoded is None or decoded.ndim != 2:
-                    problems.append(f"{entry['path']} record {i}: image does not decode to grayscale")
-                try:
-                    label.decode("utf-8")
-                except UnicodeDecodeError:
-                    problems.append(f"{entry['path']} record {i}: label is not UTF-8")
-    return problems

@@ -66,7 +66,7 @@ class Sample:
     """
 
     image: np.ndarray  # HxW uint8
-    mask: np.ndarray  # HxW uint8
+    mask: np.ndarray | None  # HxW uint8; None for a sample read back from a dataset
     lines: list[Line]
     seed: int
     index: int
@@ -80,6 +80,17 @@ class Sample:
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], image: np.ndarray) -> "Sample":
+        """Rebuild a sample from its serialised ground truth and decoded image (no mask, no provenance)."""
+        if data.get("schema") != GT_SCHEMA:
+            raise ValueError(f"unknown ground-truth schema {data.get('schema')!r}; this version reads {GT_SCHEMA}")
+        lines = [Line(text=line["text"], quad=np.asarray(line["quad"], np.float32),
+                      chars=[Char(c["char"], np.asarray(c["quad"], np.float32)) for c in line["chars"]],
+                      fields=[Field(f["name"], f["start"], f["end"]) for f in line["fields"]])
+                 for line in data["lines"]]
+        return cls(image=image, mask=None, lines=lines, seed=data["seed"], index=data["index"])
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -2,15 +2,23 @@
 
 Every environment holds `num-samples` (decimal ASCII) and, for i = 1..n,
 `image-%09d` (encoded image) and `label-%09d` (UTF-8); full-page shards add
-`gt-%09d` (the ground-truth JSON). A shard is written under a temporary name
-and renamed only when complete, so a final name never holds a partial shard.
+`gt-%09d` (the ground-truth JSON), crop shards `source-%09d` (`seed:index:line`),
+and every record has `sha256-%09d`, the digest of its other values, so `verify`
+can name a damaged record. DTRB reads only the keys it knows. A shard is
+written under a temporary name and renamed only when complete, so a final name
+never holds a partial shard.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import struct
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import lmdb
 
@@ -27,8 +35,17 @@ def label_key(i: int) -> bytes:
     return b"label-%09d" % i
 
 
-def gt_key(i: int) -> bytes:
-    return b"gt-%09d" % i
+def record_key(name: str, i: int) -> bytes:
+    return f"{name}-{i:09d}".encode()
+
+
+def record_digest(values: list[bytes]) -> bytes:
+    """Hex sha256 over a record's values (image, label, then the extras in name order), length-prefixed."""
+    digest = hashlib.sha256()
+    for value in values:
+        digest.update(struct.pack("<Q", len(value)))
+        digest.update(value)
+    return digest.hexdigest().encode()
 
 
 def _stored_size(key: bytes, value: bytes) -> int:
@@ -57,13 +74,13 @@ class ShardWriter:
         self._pending: list[tuple[bytes, bytes]] = []
         self._pending_bytes = 0
 
-    def add(self, image: bytes, label: str, gt: bytes | None = None) -> int:
-        """Append one record; returns its 1-based index."""
+    def add(self, image: bytes, label: str, **extras: bytes) -> int:
+        """Append one record (extras become `<name>-%09d` keys, e.g. gt=...); returns its 1-based index."""
         self.count += 1
         i = self.count
         entries = [(image_key(i), image), (label_key(i), label.encode("utf-8"))]
-        if gt is not None:
-            entries.append((gt_key(i), gt))
+        entries += [(record_key(name, i), extras[name]) for name in sorted(extras)]
+        entries.append((record_key("sha256", i), record_digest([value for _, value in entries])))
         for key, value in entries:
             self._pending.append((key, value))
             self._pending_bytes += _stored_size(key, value)
@@ -97,6 +114,7 @@ class ShardWriter:
         self.env.sync(True)
         self.env.close()
         (self.tmp_path / "lock.mdb").unlink(missing_ok=True)
+        forget(self.final_path)
         if self.final_path.exists():
             shutil.rmtree(self.final_path)
         self.tmp_path.rename(self.final_path)
@@ -113,6 +131,65 @@ def open_readonly(path: Path) -> lmdb.Environment:
     return lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, subdir=True)
 
 
+MAX_OPEN_READERS = 64  # per process: a dataset of thousands of shards must not exhaust file descriptors
+_readers: OrderedDict[str, lmdb.Environment] = OrderedDict()  # least recently used first
+_readers_lock = threading.Lock()
+
+
+def _forget_all_readers() -> None:
+    """After fork: the parent's environments must not be used in the child (LMDB forbids it)."""
+    global _readers, _readers_lock
+    _readers, _readers_lock = OrderedDict(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_all_readers)
+
+
+def reader(path: Path) -> lmdb.Environment:
+    """This process's one read-only environment for a shard, opened on first use; do not close it.
+
+    py-lmdb refuses to open an environment twice in one process, so the long-lived
+    readers (the datasets, the trainers) share this one. Writers call `forget`
+    before a shard's files change under its name.
+    """
+    key = os.path.realpath(path)
+    with _readers_lock:
+        env = _readers.get(key)
+        if env is None:
+            env = _readers[key] = open_readonly(Path(key))
+            if len(_readers) > MAX_OPEN_READERS:
+                _readers.popitem(last=False)[1].close()
+        _readers.move_to_end(key)
+        return env
+
+
+@contextmanager
+def borrowed_reader(path: Path) -> Iterator[lmdb.Environment]:
+    """The cached reader if one is open, else an environment closed on exit.
+
+    One-shot work (hashing, verify) uses this so that it leaves nothing open: a
+    caller may open the shard itself afterwards (py-lmdb allows one per process).
+    """
+    with _readers_lock:
+        env = _readers.get(os.path.realpath(path))
+    if env is not None:
+        yield env
+        return
+    env = open_readonly(path)
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+def forget(path: Path) -> None:
+    """Close this process's reader of a shard (before the shard is removed or replaced)."""
+    with _readers_lock:
+        env = _readers.pop(os.path.realpath(path), None)
+    if env is not None:
+        env.close()
+
+
 def content_hash(path: Path) -> tuple[str, int]:
     """sha256 over every (key, value) in key order, and the record count: the shard's identity.
 
@@ -120,7 +197,7 @@ def content_hash(path: Path) -> tuple[str, int]:
     batching), so shards are compared by content, not by file bytes.
     """
     digest = hashlib.sha256()
-    with open_readonly(path) as env, env.begin() as txn:
+    with borrowed_reader(path) as env, env.begin() as txn:
         count = int(txn.get(NUM_SAMPLES, b"-1"))
         for key, value in txn.cursor():
             digest.update(struct.pack("<Q", len(key)) + key + struct.pack("<Q", len(value)))

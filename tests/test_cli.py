@@ -64,3 +64,35 @@ def test_fonts_lists_every_bundled_font_with_licence_and_coverage():
 def test_help_shows_defaults():
     result = CliRunner().invoke(main, ["preview", "--help"])
     assert result.exit_code == 0 and "default: 16" in result.output
+
+
+def test_generate_inspect_verify_round_trip(write_recipe, tmp_path):
+    recipe = write_recipe(SMALL)
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(main, ["generate", str(recipe), "-n", "5", "-o", str(out), "--format", "tfrecord",
+                                       "--shard-size", "2", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "5 images" in result.output and "pages/s" in result.output
+    result = CliRunner().invoke(main, ["inspect", str(out), "--pages", "4"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert f"{manifest['counts']['lines']} lines" in result.output
+    assert "read back   5 pages" in result.output and "line length" in result.output
+    sheet = cv2.imread(str(out / "preview.png"))
+    assert sheet is not None and sheet.shape[1] == 2 * 480  # 4 pages: 2 columns
+    assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0
+    (out / "tfrecord" / "shard-00001-of-00003.tfrecord").write_bytes(b"\0" * 40)
+    result = CliRunner().invoke(main, ["verify", str(out)])
+    assert result.exit_code == 1 and "tfrecord/shard-00001-of-00003.tfrecord" in result.output
+
+
+def test_scheduler_without_dask_engine_is_a_usage_error(write_recipe, tmp_path):
+    result = CliRunner().invoke(main, ["generate", str(write_recipe(SMALL)), "-n", "1", "-o", str(tmp_path / "d"),
+                                       "--scheduler", "tcp://127.0.0.1:8786"])
+    assert result.exit_code == 2 and "--engine dask" in result.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_inspect_refuses_a_folder_that_is_not_a_dataset(tmp_path):
+    result = CliRunner().invoke(main, ["inspect", str(tmp_path)])
+    assert result.exit_code == 1 and "no manifest.json" in result.output

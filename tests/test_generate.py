@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from synthtext_industrial import recipe_from_dict
-from synthtext_industrial.generate import DatasetError, generate, verify
+from synthtext_industrial.dataset import verify
+from synthtext_industrial.generate import DatasetError, generate
 
 TINY = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [16, 30]},
         "text": {"blocks": [{"lines": ["{X:6}"]}, {"lines": ["LOT {9:4}", "{A:3}"]}]}}
@@ -123,10 +124,11 @@ def test_zero_and_one_images_and_big_shards(tmp_path):
     assert one.images == 1 and verify(tmp_path / "one") == []
 
 
-def test_killed_run_resumes_to_the_same_content(tmp_path, write_recipe):
+@pytest.mark.parametrize("fmt", ["lmdb", "tfrecord"])
+def test_killed_run_resumes_to_the_same_content(tmp_path, write_recipe, fmt):
     recipe_path = write_recipe(json.dumps(TINY))  # JSON is YAML
     cmd = [sys.executable, "-m", "synthtext_industrial.cli", "generate", str(recipe_path), "-n", "24",
-           "--shard-size", "3", "--workers", "1", "--seed", "4"]
+           "--shard-size", "3", "--workers", "1", "--seed", "4", "--format", fmt]
     subprocess.run(cmd + ["-o", str(tmp_path / "clean")], check=True, capture_output=True)
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd + ["-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -146,5 +148,114 @@ def test_killed_run_resumes_to_the_same_content(tmp_path, write_recipe):
     result = subprocess.run(cmd + ["-o", str(killed)], check=True, capture_output=True, text=True)
     assert "resuming" in result.stderr + result.stdout
     assert shard_hashes(killed) == shard_hashes(tmp_path / "clean")
+    assert file_bytes(killed) == file_bytes(tmp_path / "clean")
     assert verify(killed) == []
     assert not list(killed.rglob("*.tmp"))
+
+
+def file_bytes(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.tfrecord"))}
+
+
+def test_tfrecord_shards_are_byte_identical_for_any_worker_count(tmp_path):
+    recipe = recipe_from_dict(TINY)
+    generate(recipe, tmp_path / "one", n=5, seed=2, fmt="tfrecord", shard_size=2, workers=1)
+    generate(recipe, tmp_path / "two", n=5, seed=2, fmt="tfrecord", shard_size=2, workers=2)
+    one = file_bytes(tmp_path / "one")
+    assert sorted(one) == [f"{kind}/shard-{k:05d}-of-00003.tfrecord" for kind in ("crops", "tfrecord")
+                           for k in range(3)]
+    assert one == file_bytes(tmp_path / "two")
+    assert verify(tmp_path / "one") == []
+
+
+def test_dask_local_cluster_writes_what_the_local_engine_writes(tmp_path):
+    pytest.importorskip("dask.distributed")
+    recipe = recipe_from_dict(TINY)
+    for fmt in ("tfrecord", "lmdb"):
+        generate(recipe, tmp_path / f"local-{fmt}", n=5, seed=6, fmt=fmt, shard_size=2, workers=1)
+    # one cluster, both formats: starting a LocalCluster costs a couple of seconds
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        for fmt in ("tfrecord", "lmdb"):
+            summary = generate(recipe, tmp_path / f"dask-{fmt}", n=5, seed=6, fmt=fmt, shard_size=2,
+                               engine="dask", scheduler=cluster.scheduler_address)
+            assert summary.images == 5 and summary.rendered == 5
+    assert file_bytes(tmp_path / "dask-tfrecord") == file_bytes(tmp_path / "local-tfrecord")
+    assert shard_hashes(tmp_path / "dask-lmdb") == shard_hashes(tmp_path / "local-lmdb")
+    assert verify(tmp_path / "dask-lmdb") == []
+
+
+def test_dask_engine_starts_its_own_local_cluster(tmp_path):
+    pytest.importorskip("dask.distributed")
+    recipe = recipe_from_dict(TINY)
+    generate(recipe, tmp_path / "local", n=3, seed=1, fmt="tfrecord", shard_size=2, workers=1, with_crops=False)
+    generate(recipe, tmp_path / "dask", n=3, seed=1, fmt="tfrecord", shard_size=2, workers=1, with_crops=False,
+             engine="dask")
+    assert file_bytes(tmp_path / "dask") == file_bytes(tmp_path / "local")
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
+    pytest.importorskip("dask.distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(DatasetError, match="scheduler"):
+            generate(recipe_from_dict(TINY), tmp_path / "ds", n=2, engine="dask", scheduler="tcp://127.0.0.1:9")
+
+
+def flip_byte_inside(path: Path, needle: bytes) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[bytes(raw).index(needle) + 10] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("fmt", ["lmdb", "tfrecord"])
+def test_verify_names_the_corrupt_record(tmp_path, fmt):
+    from synthtext_industrial.shards import iter_shard
+
+    generate(recipe_from_dict(TINY), tmp_path / "ds", n=6, seed=1, fmt=fmt, shard_size=3, workers=1)
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    entry = next(e for e in manifest["shards"] if e["kind"] == "images" and e["start"] == 3)
+    shard = tmp_path / "ds" / entry["path"]
+    second = [r for r in iter_shard(fmt, "images", shard)][1]
+    flip_byte_inside(shard / "data.mdb" if fmt == "lmdb" else shard, second.image[200:240])
+    problems = verify(tmp_path / "ds")
+    assert any(p.startswith(f"{entry['path']} record 2 (sample 4)") for p in problems), problems
+    assert all(entry["path"] in p for p in problems), problems  # the other shards are fine
+
+
+def test_verify_finds_truncated_missing_and_unlisted_shards(tmp_path):
+    generate(recipe_from_dict(TINY), tmp_path / "ds", n=6, seed=1, fmt="tfrecord", shard_size=2, workers=1)
+    out = tmp_path / "ds"
+    truncated = out / "tfrecord" / "shard-00000-of-00003.tfrecord"
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    (out / "crops" / "shard-00001-of-00003.tfrecord").unlink()
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["shards"] = [e for e in manifest["shards"] if e["path"] != "tfrecord/shard-00002-of-00003.tfrecord"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    problems = "\n".join(verify(out))
+    assert "tfrecord/shard-00000-of-00003.tfrecord record 2" in problems and "truncated" in problems
+    assert "crops/shard-00001-of-00003.tfrecord: missing" in problems
+    assert "tfrecord/shard-00002-of-00003.tfrecord: on disk but not in the manifest" in problems
+    assert "images shards cover samples 0..4, but n is 6" in problems
+
+
+def test_resume_redoes_a_truncated_tfrecord_shard_to_the_same_bytes(tmp_path):
+    recipe = recipe_from_dict(TINY)
+    generate(recipe, tmp_path / "ds", n=4, seed=1, fmt="tfrecord", shard_size=2, workers=1)
+    before = file_bytes(tmp_path / "ds")
+    shard = tmp_path / "ds" / "tfrecord" / "shard-00001-of-00002.tfrecord"
+    shard.write_bytes(shard.read_bytes()[:1000])
+    (tmp_path / "ds" / "tfrecord" / "shard-00009-of-00010.tfrecord.tmp").write_bytes(b"partial")
+    again = generate(recipe, tmp_path / "ds", n=4, seed=1, fmt="tfrecord", shard_size=2, workers=1)
+    assert again.rendered == 2 and again.skipped_shards == 1
+    assert file_bytes(tmp_path / "ds") == before
+    assert not list((tmp_path / "ds").rglob("*.tmp"))
+
+
+def test_generate_leaves_no_lmdb_environment_open(tmp_path):
+    """A caller (e.g. DTRB's own reader in a notebook) can open the shards right after generate and verify."""
+    generate(recipe_from_dict(TINY), tmp_path / "ds", n=2, seed=1, workers=1)
+    assert verify(tmp_path / "ds") == []
+    assert len(dtrb_read(tmp_path / "ds" / "lmdb" / "shard-00000")) == 2
