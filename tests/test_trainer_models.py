@@ -1,0 +1,30 @@
+"""Recognizer models: every backbone gives the sequence length the CTC rule needs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from trainers.backbones import BACKBONES  # noqa: E402
+from trainers.recognizer import RecognizerConfig, build_recognizer, preprocess_line  # noqa: E402
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_every_backbone_keeps_a_sequence_of_width_over_stride(backbone):
+    config = RecognizerConfig(backbone=backbone, height=32, width=128, lstm_units=16, charset="0123456789")
+    model = build_recognizer(config)
+    logits = model(np.zeros((2, 32, 128, 1), np.float32))
+    assert tuple(logits.shape) == (2, config.sequence_length, 11)
+    assert config.sequence_length == 128 // (4 if backbone == "small" else 8)
+    config.validate(max_label_length=config.sequence_length // 2)  # exactly enough
+    with pytest.raises(ValueError, match="--width"):
+        config.validate(max_label_length=config.sequence_length // 2 + 1)
+
+
+def test_preprocess_line_stretches_to_the_model_input():
+    line = np.full((50, 300), 200, np.uint8)
+    line[10:40, 20:280] = 30
+    x = preprocess_line(line, 32, 128)
+    assert x.shape == (32, 128, 1) and x.dtype == np.float32
+    assert x.min() >= 30 and x.max() <= 200 and x[16, 64, 0] == pytest.approx(30, abs=1)

@@ -1,0 +1,58 @@
+"""CTC decoding and the accuracy metrics, against hand-computed values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainers.text import Charset, accuracy, char_accuracy, ctc_greedy, edit_distance, normalise
+
+
+def one_hot_logits(path: list[int], classes: int) -> np.ndarray:
+    logits = np.full((len(path), classes), -5.0, np.float32)
+    logits[np.arange(len(path)), path] = 5.0
+    return logits[None]
+
+
+def test_greedy_merges_repeats_and_drops_blanks():
+    charset = Charset("AB1")  # blank = 3
+    # A A blank A B B blank blank 1  ->  A A B 1 (the blank separates the two As)
+    path = [0, 0, 3, 0, 1, 1, 3, 3, 2]
+    labels = ctc_greedy(one_hot_logits(path, 4), charset.blank)
+    assert labels == [[0, 0, 1, 2]] and charset.decode(labels[0]) == "AAB1"
+
+
+def test_greedy_respects_sequence_lengths():
+    logits = np.concatenate([one_hot_logits([0, 3, 1, 1], 4), one_hot_logits([2, 2, 3, 0], 4)])
+    assert ctc_greedy(logits, 3, lengths=[2, 4]) == [[0], [2, 0]]
+
+
+def test_charset_encode_refuses_unknown_characters():
+    charset = Charset("0123456789")
+    assert charset.encode("907") == [9, 0, 7]
+    with pytest.raises(ValueError, match="'X'"):
+        charset.encode("9X")
+    with pytest.raises(ValueError, match="repeated"):
+        Charset("AA")
+
+
+@pytest.mark.parametrize("a, b, distance", [("", "", 0), ("ABC", "", 3), ("kitten", "sitting", 3),
+                                            ("LOT123", "L0T123", 1), ("AB", "BA", 2), ("12345", "1245", 1)])
+def test_edit_distance(a, b, distance):
+    assert edit_distance(a, b) == distance == edit_distance(b, a)
+
+
+def test_accuracy_as_in_table_2():
+    truths = ["LOT123", "EXP2026", "AB", "X"]
+    predictions = ["LOT123", "EXP2O26", "ABC", ""]
+    result = accuracy(truths, predictions)
+    assert result.string_accuracy == pytest.approx(1 / 4)
+    # char accuracy: 1, 1 - 1/7, 1 - 1/3, 0  -> mean
+    assert result.char_accuracy == pytest.approx((1 + 6 / 7 + 2 / 3 + 0) / 4)
+    assert char_accuracy("", "") == 1.0
+
+
+def test_ignore_case_and_character_subset():
+    assert normalise("Lot 12-a", ignore_case=True, only="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "LOT12A"
+    result = accuracy(["lot-12"], ["LOT12"], ignore_case=True, only="LOT0123456789")
+    assert result.string_accuracy == 1.0
+    assert accuracy(["lot-12"], ["LOT12"]).string_accuracy == 0.0

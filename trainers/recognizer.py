@@ -1,0 +1,108 @@
+"""CRNN-style line recognizer: backbone -> BiLSTM -> per-step softmax, trained with CTC.
+
+Line images are resized (stretched) to a fixed height x width, the way
+deep-text-recognition-benchmark does by default: a fixed input shape keeps
+export to TFLite/TensorRT simple and the preprocessing identical everywhere
+(`preprocess_line` here, and the standalone Jetson script). LSTM rather than GRU:
+it exports to ONNX as one fused op.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .backbones import build_backbone, check_backbone, horizontal_stride
+from .text import Charset, ctc_greedy
+
+
+@dataclass
+class RecognizerConfig:
+    backbone: str = "small"
+    height: int = 32
+    width: int = 256
+    lstm_units: int = 128
+    charset: str = ""
+
+    def validate(self, max_label_length: int | None = None) -> None:
+        check_backbone(self.backbone)
+        Charset(self.charset)
+        steps = self.sequence_length
+        if max_label_length is not None and steps < 2 * max_label_length:
+            need = 2 * max_label_length * horizontal_stride(self.backbone)
+            raise ValueError(f"lines of up to {max_label_length} characters need at least {2 * max_label_length} "
+                             f"sequence steps, but width {self.width} gives {steps} with the {self.backbone} "
+                             f"backbone; use --width {need} or more")
+
+    @property
+    def sequence_length(self) -> int:
+        return self.width // horizontal_stride(self.backbone)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"model": "recognizer", **asdict(self)}, indent=1, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path) -> "RecognizerConfig":
+        data = json.loads(Path(path).read_text())
+        data.pop("model", None)
+        return cls(**data)
+
+
+def build_recognizer(config: RecognizerConfig):
+    """keras.Model: [B, height, width, 1] float pixels 0-255 -> [B, T, len(charset) + 1] logits."""
+    import keras
+    from keras import layers
+
+    config.validate()
+    inputs = keras.Input((config.height, config.width, 1), name="image")
+    features = build_backbone(config.backbone, config.height, config.width)(inputs)
+    h, t, c = features.shape[1], features.shape[2], features.shape[3]
+    x = layers.Permute((2, 1, 3))(features)  # [B, T, h, C]: one step per column
+    x = layers.Reshape((t, h * c))(x)
+    x = layers.Dense(256, activation="relu")(x)
+    for _ in range(2):
+        x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True))(x)
+    logits = layers.Dense(Charset(config.charset).num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=f"recognizer_{config.backbone.replace('-', '_')}")
+
+
+def preprocess_line(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A grayscale line image as the model's input: [height, width, 1] float32, pixels 0-255."""
+    import cv2
+
+    if image.ndim == 3:
+        image = image[..., 0]
+    interpolation = cv2.INTER_AREA if image.shape[0] > height else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (width, height), interpolation=interpolation)
+    return resized.astype(np.float32)[..., None]
+
+
+@dataclass
+class LineReading:
+    text: str
+    confidence: float  # product of the best path's per-step probabilities over emitted characters
+    logits: np.ndarray = field(repr=False)
+
+
+def read_lines(model, config: RecognizerConfig, images: list[np.ndarray], batch_size: int = 64) -> list[LineReading]:
+    """Recognise a list of grayscale line images."""
+    charset = Charset(config.charset)
+    readings = []
+    for start in range(0, len(images), batch_size):
+        batch = np.stack([preprocess_line(im, config.height, config.width) for im in images[start:start + batch_size]])
+        logits = np.asarray(model(batch, training=False))
+        probabilities = _softmax(logits)
+        for labels, probs, row in zip(ctc_greedy(logits, charset.blank), probabilities, logits):
+            best = probs.max(axis=-1)
+            emitted = best[probs.argmax(axis=-1) != charset.blank]
+            readings.append(LineReading(charset.decode(labels), float(np.prod(emitted)) if emitted.size else 1.0,
+                                        row))
+    return readings
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
