@@ -1,0 +1,98 @@
+"""Training from shards: loss falls on a tiny set, resume continues at the saved step, evaluate and predict work."""
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from click.testing import CliRunner  # noqa: E402
+
+from synthtext_industrial import recipe_from_dict  # noqa: E402
+from synthtext_industrial.cli import main  # noqa: E402
+from synthtext_industrial.generate import generate  # noqa: E402
+from trainers.fit_recognizer import TrainSettings, train_recognizer  # noqa: E402
+from trainers.recognizer import RecognizerConfig  # noqa: E402
+
+TINY = {"canvas": {"width": 320, "height": 160}, "typography": {"height_px": [24, 30]},
+        "text": {"blocks": [{"lines": ["{9:4}"]}]}}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fit")
+    recipe = recipe_from_dict(TINY)
+    generate(recipe, root / "crops", n=20, seed=0, shard_size=10, workers=1)
+    generate(recipe, root / "pages", n=20, seed=0, shard_size=10, workers=1, fmt="tfrecord", with_crops=False)
+    return root
+
+
+def lines_written(out) -> int:
+    return json.loads((out / "manifest.json").read_text())["counts"]["lines"]
+
+
+def test_loss_falls_when_overfitting_twenty_pages(tiny_data, tmp_path):
+    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=32)
+    settings = TrainSettings(epochs=12, batch_size=10, steps_per_epoch=10, learning_rate=1e-3, patience=20)
+    metrics = train_recognizer([tiny_data / "crops"], tmp_path / "run", config, settings, log=lambda _: None)
+    losses = [h["loss"] for h in metrics["history"]]
+    assert len(losses) == 12 and losses[-1] < 0.6 * losses[0], losses  # past CTC's all-blank plateau (~10)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["history"][-1]["step"] == 120
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["charset"] == "0123456789"
+    assert (tmp_path / "run" / "best.weights.h5").exists() and list((tmp_path / "run" / "logs").iterdir())
+
+
+def test_resume_continues_at_the_saved_step(tiny_data, tmp_path):
+    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=16)
+    settings = TrainSettings(epochs=2, batch_size=10, steps_per_epoch=3, patience=10)
+    train_recognizer([tiny_data / "crops"], tmp_path / "run", config, settings, log=lambda _: None)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_recognizer([tiny_data / "crops"], tmp_path / "run", config, settings, log=lambda _: None)
+    messages = []
+    metrics = train_recognizer([tiny_data / "crops"], tmp_path / "run", settings=TrainSettings(epochs=3),
+                               resume=True, log=messages.append)
+    assert any("resuming" in m and "epoch 2, step 6" in m for m in messages), messages
+    assert [h["step"] for h in metrics["history"]] == [3, 6, 9]
+
+
+def test_pages_without_crops_are_cut_on_the_fly(tiny_data):
+    """A TFRecord dataset of pages only gives the same lines as the crops dataset of the same recipe and seed."""
+    from trainers.lines import raw_lines
+
+    def lines(out):  # shards are interleaved, so compare in a fixed order
+        return sorted(((e["text"].numpy(), e["image"].numpy()) for e in raw_lines(out)), key=lambda x: x[0])
+
+    crops, cut = lines(tiny_data / "crops"), lines(tiny_data / "pages")
+    assert [t for t, _ in crops] == [t for t, _ in cut] and len(crops) == lines_written(tiny_data / "crops")
+    for (_, a), (_, b) in zip(crops, cut):
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):
+    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=16)
+    train_recognizer([tiny_data / "crops"], tmp_path / "run", config,
+                     TrainSettings(epochs=1, batch_size=10, steps_per_epoch=2), log=lambda _: None)
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data", str(tiny_data / "crops")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "run" / "eval-crops" / "predictions.csv")))
+    assert len(rows) == lines_written(tiny_data / "crops") and all(r["truth"].isdigit() for r in rows)
+    metrics = json.loads((tmp_path / "run" / "eval-crops" / "metrics.json").read_text())
+    assert metrics["string_accuracy"] == pytest.approx(np.mean([int(r["correct"]) for r in rows]))
+    assert f"string accuracy {metrics['string_accuracy']:.4f}" in result.output
+    # real photos: a folder with labels.tsv
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    with open(photos / "labels.tsv", "w") as fh:
+        for k, row in enumerate(rows[:3]):
+            cv2.imwrite(str(photos / f"{k}.png"), np.full((30, 90), 200, np.uint8))
+            fh.write(f"{k}.png\t{row['truth']}\n")
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--images", str(photos)])
+    assert result.exit_code == 0, result.output
+    assert "3 lines" in result.output
+    result = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(photos / "0.png")])
+    assert result.exit_code == 0 and result.output.startswith(str(photos / "0.png") + "\t")
