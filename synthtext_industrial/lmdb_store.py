@@ -158,7 +158,7 @@ def reader(path: Path) -> lmdb.Environment:
         if env is None:
             env = _readers[key] = open_readonly(Path(key))
             if len(_readers) > MAX_OPEN_READERS:
-                _readers.popitem(last=False)[1].close()
+                _readers.popitem(last=False)  # closed when its last transaction (maybe in another thread) ends
         _readers.move_to_end(key)
         return env
 
