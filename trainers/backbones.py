@@ -34,16 +34,14 @@ def horizontal_stride(name: str) -> int:
 
 
 def small_cnn(height: int, width: int) -> keras.Model:
-    """A compact VGG-like CNN (about 1.6 M weights) that trains in minutes on a laptop CPU."""
+    """A compact VGG-like CNN (about 0.4 M weights, 0.18 GMAC per 32x256 line) that trains on a laptop CPU."""
     inputs = keras.Input((height, width, 1), name="image")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
-    for filters, pool in ((32, (2, 2)), (64, (2, 2)), (128, (2, 1)), (192, (2, 1))):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
+    for convs, filters, pool in ((1, 32, (2, 2)), (1, 64, (2, 2)), (2, 96, (2, 1)), (2, 128, (2, 1))):
+        for _ in range(convs):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
         x = layers.MaxPooling2D(pool)(x)
     return keras.Model(inputs, x, name="small")
 

@@ -35,6 +35,8 @@ class TrainSettings:
     steps_per_epoch: int | None = None  # default: one pass over the training lines
     val_lines: int = 512  # validation lines evaluated per epoch when there is no held-out set
     patience: int = 5  # epochs without a better validation string accuracy before stopping
+    lr_patience: int = 2  # epochs without improvement (once it reads lines at all) before the learning rate is cut
+    lr_factor: float = 0.3  # ... by this factor
     seed: int = 0
     augment: bool = False
     weights: Sequence[float] | None = None  # per training dataset, like DTRB's batch_ratio
@@ -182,6 +184,10 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
             stale = 0
         else:
             stale += 1
+            if best["string_accuracy"] > 0 and stale % settings.lr_patience == 0:  # plateau, once it reads
+                optimizer.learning_rate.assign(optimizer.learning_rate * settings.lr_factor)
+                log(f"learning rate cut to {float(optimizer.learning_rate.numpy()):.2e}")
+        entry["learning_rate"] = float(optimizer.learning_rate.numpy())
         epoch_var.assign_add(1)
         manager.save(checkpoint_number=int(step.numpy()))
         line_data.dump_json(run / "metrics.json", {"history": history, "best": best,
