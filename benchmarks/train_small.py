@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="training time budget")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backbone", default="small")
-    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--width", type=int, default=0, help="0: from the longest line (as the CLI)")
     parser.add_argument("--work", default="/tmp/train-small", help="scratch folder for datasets and the run")
     args = parser.parse_args()
 

@@ -225,7 +225,8 @@ def train() -> None:
               type=click.Choice(["small", "mobilenetv3", "efficientnet-b0", "efficientnet-b1", "efficientnet-b2",
                                  "efficientnet-b3"]))
 @click.option("--height", default=32, type=click.IntRange(16), help="input height in pixels")
-@click.option("--width", default=256, type=click.IntRange(32), help="input width in pixels")
+@click.option("--width", default=0, type=click.IntRange(0),
+              help="input width in pixels; 0: from the longest line in the data (1.5x what CTC needs, >= 128)")
 @click.option("--epochs", default=10, type=click.IntRange(1))
 @click.option("--batch-size", default=32, type=click.IntRange(1))
 @click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="default: one pass over the lines")

@@ -28,3 +28,12 @@ def test_preprocess_line_stretches_to_the_model_input():
     x = preprocess_line(line, 32, 128)
     assert x.shape == (32, 128, 1) and x.dtype == np.float32
     assert x.min() >= 30 and x.max() <= 200 and x[16, 64, 0] == pytest.approx(30, abs=1)
+
+
+@pytest.mark.parametrize("backbone, longest, width", [("small", 10, 128), ("small", 30, 384),
+                                                      ("efficientnet-b0", 10, 256), ("mobilenetv3", 4, 128)])
+def test_auto_width_gives_ctc_room_for_the_longest_line(backbone, longest, width):
+    config = RecognizerConfig(backbone=backbone, width=0, charset="0123456789").with_auto_width(longest)
+    assert config.width == width and config.width % 32 == 0
+    config.validate(max_label_length=longest)
+    assert RecognizerConfig(width=200, charset="01").with_auto_width(longest).width == 200

@@ -85,6 +85,7 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
                                   f"another --out")
         charset = line_data.dataset_charset(data + ([Path(val)] if val else []))
         config = RecognizerConfig(**{**config.__dict__, "charset": charset})
+        config = config.with_auto_width(line_data.max_line_length(data))
     config.validate(line_data.max_line_length(data))
     charset = Charset(config.charset)
     run.mkdir(parents=True, exist_ok=True)

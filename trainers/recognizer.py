@@ -36,6 +36,15 @@ class RecognizerConfig:
                              f"sequence steps, but width {self.width} gives {steps} with the {self.backbone} "
                              f"backbone; use --width {need} or more")
 
+    def with_auto_width(self, max_label_length: int) -> "RecognizerConfig":
+        """This config with width 0 replaced by the narrowest multiple of 32 (at least 128) that gives 1.5x the
+        sequence steps CTC needs for the longest label: narrower inputs train and run faster."""
+        if self.width > 0:
+            return self
+        stride = horizontal_stride(self.backbone)
+        needed = 2 * max(1, max_label_length) * stride * 1.5
+        return RecognizerConfig(**{**asdict(self), "width": max(128, int(-(-needed // 32)) * 32)})
+
     @property
     def sequence_length(self) -> int:
         return self.width // horizontal_stride(self.backbone)
