@@ -96,3 +96,16 @@ def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):
     assert "3 lines" in result.output
     result = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(photos / "0.png")])
     assert result.exit_code == 0 and result.output.startswith(str(photos / "0.png") + "\t")
+
+
+def test_augmentation_is_repeatable_for_a_seed(tiny_data):
+    from trainers.lines import training_batches
+    from trainers.text import Charset
+
+    def first_batch(seed):
+        batches = training_batches([tiny_data / "crops"], Charset("0123456789"), 32, 64, 8, seed=seed, augment=True)
+        return next(iter(batches))["image"].numpy()
+
+    plain = next(iter(training_batches([tiny_data / "crops"], Charset("0123456789"), 32, 64, 8, seed=3)))
+    assert (first_batch(3) == first_batch(3)).all()
+    assert not (first_batch(3) == plain["image"].numpy()).all()  # the effects changed something

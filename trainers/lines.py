@@ -109,30 +109,33 @@ def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, 
         return {"image": image, "labels": labels, "length": length, "text": line["text"]}
 
     batches = lines.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    if augment:
-        batches = batches.map(_augment(seed), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:  # each line's augmentation is seeded by (seed, its position in the stream)
+        batches = batches.enumerate().map(_augment(seed), num_parallel_calls=tf.data.AUTOTUNE)
     return batches.padded_batch(batch_size, padded_shapes={"image": [height, width, 1], "labels": [None],
                                                            "length": [], "text": []}, drop_remainder=False) \
         .prefetch(tf.data.AUTOTUNE)
 
 
 def _augment(seed: int):
-    """Online photometric augmentation with the package's own effects (albumentations), seeded per image."""
+    """Online photometric augmentation with the package's own effects (albumentations), seeded per line."""
     import tensorflow as tf
 
-    pipelines = {}
+    import threading
+
+    local = threading.local()  # tf.data calls this from several threads; a pipeline holds its random state
 
     def apply(image, image_seed):
         from synthtext_industrial.effects import EffectsConfig, apply_effects, build_effects
 
-        pipeline = pipelines.setdefault("effects", build_effects(EffectsConfig()))
+        if not hasattr(local, "pipeline"):
+            local.pipeline = build_effects(EffectsConfig())
+        pipeline = local.pipeline
         pixels = np.clip(image[..., 0], 0, 255).astype(np.uint8)
         out, _ = apply_effects(pipeline, pixels, np.random.default_rng([seed, int(image_seed)]))
         return out.astype(np.float32)[..., None]
 
-    def augment(example):
-        image_seed = tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64, seed=seed)
-        image = tf.numpy_function(apply, [example["image"], image_seed], tf.float32)
+    def augment(position, example):
+        image = tf.numpy_function(apply, [example["image"], position], tf.float32)
         image.set_shape(example["image"].shape)
         return {**example, "image": image}
 
