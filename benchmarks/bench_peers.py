@@ -193,6 +193,10 @@ def print_ratios(rows: list[tuple[Job, dict]]) -> None:
     ratio_line("ours vs TRDG with effects, crops/s", ours_crops, max(effects) if effects else None,
                QUOTED_TRDG_EFFECTS, 10)
     ratio_line("ours vs keras-ocr, pages/s", ours_pages, pages.get("keras-ocr"), QUOTED_KERAS_PAGES, 50)
+    if "ours lines" in rate:  # crops without pages around them: like for like with TRDG's line images
+        print("recipes/lines.yaml (one line per 512x128 image, the default recipe's codes and effects):")
+        ratio_line("ours lines vs TRDG with effects", rate["ours lines"], max(effects) if effects else None,
+                   QUOTED_TRDG_EFFECTS, 10)
 
 
 def write_sheet(samples: Path, rows: list[tuple[Job, dict]]) -> Path:
@@ -222,7 +226,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each generator's best is reported")
     parser.add_argument("--peers-dir", type=Path, default=REPO / "benchmarks" / ".peers",
                         help="where the peers' venvs live (made on first use)")
-    parser.add_argument("--recipes", default="default,laser-metal", help="comma-separated bundled recipes")
+    parser.add_argument("--recipes", default="default,lines,laser-metal", help="comma-separated bundled recipes")
     parser.add_argument("--core", type=int, default=None,
                         help="pin every generator to this core (default: before each run, the idlest core)")
     parser.add_argument("--samples", type=Path, default=Path("/tmp/bench_peers_samples"),
