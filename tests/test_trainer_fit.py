@@ -73,6 +73,32 @@ def test_pages_without_crops_are_cut_on_the_fly(tiny_data):
         assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
+@pytest.mark.parametrize("with_crops", [True, False], ids=["crops", "pages-cut-on-the-fly"])
+def test_lmdb_and_tfrecord_give_the_same_training_batches(tiny_data, tmp_path, with_crops):
+    """The format is storage only: the same recipe and seed stream identical shuffled batches from either."""
+    from trainers.lines import training_batches
+    from trainers.text import Charset
+
+    recipe = recipe_from_dict(TINY)
+    for fmt in ("lmdb", "tfrecord"):
+        generate(recipe, tmp_path / fmt, n=20, seed=0, shard_size=10, workers=1, fmt=fmt, with_crops=with_crops)
+
+    def batches(fmt):
+        stream = training_batches([tmp_path / fmt], Charset("0123456789"), height=32, width=64, batch_size=8,
+                                  shuffle=16, seed=3, repeat=False)
+        return [{k: v.numpy() for k, v in batch.items()} for batch in stream]
+
+    from_lmdb, from_tfrecord = batches("lmdb"), batches("tfrecord")
+    assert sum(len(b["text"]) for b in from_lmdb) == lines_written(tmp_path / "lmdb") > 8
+    assert len(from_lmdb) == len(from_tfrecord)
+    for a, b in zip(from_lmdb, from_tfrecord):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert np.array_equal(a[key], b[key]), key
+    unshuffled = training_batches([tmp_path / "lmdb"], Charset("0123456789"), 32, 64, 8, shuffle=0, repeat=False)
+    assert [t for b in from_lmdb for t in b["text"]] != [t.numpy() for b in unshuffled for t in b["text"]]
+
+
 def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):
     config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=16)
     train_recognizer([tiny_data / "crops"], tmp_path / "run", config,
