@@ -33,16 +33,16 @@ KIT = Path(__file__).resolve().parent / "jetson_kit"
 class ModelKind:
     """What export and parity need to know about one kind of model."""
     name: str
-    load: Callable[[Path], tuple]  # run -> (keras model, config)
+    load: Callable[[Path, str], tuple]  # (run, "best" or "last") -> (keras model, config)
     describe: Callable[[object], dict]  # config -> metadata sections: input, preprocess, output, decode
     serving: Callable[[object, object], tuple[Callable, list]]  # (model, config) -> (tf function body, signature)
     texts: Callable[[np.ndarray, dict], list[str]]  # (outputs of a batch, metadata) -> comparable strings
 
 
-def _recognizer_load(run: Path):
+def _recognizer_load(run: Path, which: str = "best"):
     from .fit_recognizer import load_recognizer
 
-    return load_recognizer(run)
+    return load_recognizer(run, which)
 
 
 def _recognizer_describe(config) -> dict:
@@ -213,9 +213,10 @@ def _training_summary(run: Path) -> dict:
 
 
 def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMATS, overwrite: bool = False,
-               log: Callable[[str], None] = print) -> dict:
+               which: str = "best", log: Callable[[str], None] = print) -> dict:
     """Write the artefacts of `formats`, metadata.json and the Jetson kit into `out`; returns the metadata.
 
+    which: "best" (the epoch with the best validation string accuracy) or "last" (the latest checkpoint).
     Parity is a separate step (trainers.parity.parity_report) so it can be re-run on other images."""
     import keras
     import tensorflow as tf
@@ -230,10 +231,13 @@ def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMAT
             raise FileExistsError(f"{out} exists and is not empty; pass --overwrite or choose another -o")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    model, config = kind.load(run)
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', not {which!r}")
+    model, config = kind.load(run, which)
     digest = weights_digest(model)
     meta = {"schema": "synthtext-industrial/export", "schema_version": METADATA_SCHEMA_VERSION,
             "model": kind.name, "model_version": f"{run.resolve().name}-{digest[:12]}", "weights_sha256": digest,
+            "weights": which,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": {"synthtext_industrial": __version__, "tensorflow": tf.__version__,
                          "keras": keras.__version__},

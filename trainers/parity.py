@@ -35,14 +35,14 @@ def _peak_rss_mib() -> float:
 
 def _runner(fmt: str, path: str) -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
     """(function: float32 [B, H, W, 1] -> logits, largest batch it takes or None) for one artefact, one thread."""
-    if fmt == "keras":
+    if fmt.startswith("keras"):  # keras-best or keras-last: which weights of the run
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
         from trainers.fit_recognizer import load_recognizer
 
-        model, config = load_recognizer(path)
+        model, config = load_recognizer(path, fmt.split("-", 1)[1])
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         return (lambda x: fn(tf.constant(x)).numpy()), None
     if fmt == "savedmodel":
@@ -151,10 +151,11 @@ def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarr
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npy"
         np.save(inputs, batch)
+        which = meta.get("weights", "best")
         weights = run / "best.weights.h5"
-        reference, stats = run_worker("keras", run, inputs, Path(tmp) / "keras", repeats)
+        reference, stats = run_worker(f"keras-{which}", run, inputs, Path(tmp) / "keras", repeats)
         expected = kind.texts(reference, meta)
-        rows.append(_row("keras", weights if weights.exists() else run / "checkpoints", reference, reference,
+        rows.append(_row("keras", weights if which == "best" and weights.exists() else run / "checkpoints", reference, reference,
                          expected, expected, truths, stats, size_bytes))
         for fmt in meta["files"]:
             path = export / artefact_path(meta, fmt)
@@ -168,7 +169,8 @@ def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarr
               "reference": "keras", "threads": 1, "latency": "batch 1, model call only, median of "
               f"{repeats} runs after 3 warm-up runs", "min_text_agreement": MIN_AGREEMENT,
               "fp32_logit_tolerance": FP32_LOGIT_TOLERANCE,
-              "keras_accuracy": accuracy(truths, expected).as_dict(), "rows": rows}
+              "keras_accuracy": accuracy(truths, expected).as_dict(), "rows": rows,
+              "keras_texts": expected}
     report["passed"] = all(r["texts_match"] >= MIN_AGREEMENT for r in rows) and all(
         r["max_abs_logit_diff"] <= FP32_LOGIT_TOLERANCE for r in rows if r["format"] in fp32)
     (export / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
