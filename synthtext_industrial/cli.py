@@ -264,7 +264,9 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def predict(run, images) -> None:
+@click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
+              help="the best validation epoch's weights, or the latest checkpoint")
+def predict(run, images, which) -> None:
     """Read the text in line IMAGES with a trained run."""
     _need_tensorflow()
     import cv2
@@ -272,7 +274,7 @@ def predict(run, images) -> None:
     from trainers.fit_recognizer import load_recognizer
     from trainers.recognizer import read_lines
 
-    model, config = load_recognizer(run)
+    model, config = load_recognizer(run, which)
     loaded = []
     for path in images:
         image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
