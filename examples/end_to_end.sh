@@ -6,7 +6,7 @@
 #   PAGES=12 VAL_PAGES=6 EPOCHS=1 STEPS=4 MINUTES= WEIGHTS=last examples/end_to_end.sh   # the CI smoke version
 #
 # Settings (environment): RECIPE, OUT, PAGES, VAL_PAGES, EPOCHS, STEPS (per epoch; empty: one pass), MINUTES,
-# WEIGHTS (best|last), FORMATS, PYTHON. Run from a checkout or an install with the [tf,export] extras.
+# WEIGHTS (best|last), FORMATS, REPEATS (timed runs per format), PYTHON. Run from a checkout or an install with the [tf,export] extras.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
@@ -36,7 +36,7 @@ echo "== 3. evaluate on the validation pages"
 si evaluate "$OUT/run" --data "$OUT/val" -o "$OUT/eval"
 
 echo "== 4. export ($FORMATS) with a parity report"
-si export "$OUT/run" -o "$OUT/export" --formats "$FORMATS" --data "$OUT/val" --weights "$WEIGHTS" --repeats 50
+si export "$OUT/run" -o "$OUT/export" --formats "$FORMATS" --data "$OUT/val" --weights "$WEIGHTS" --repeats "${REPEATS:-200}"
 
 echo "== 5. standalone inference on generated line images, against the Keras model"
 "$PYTHON" - "$OUT/val" "$OUT/lines" <<'PY'

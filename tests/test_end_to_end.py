@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_end_to_end_script_smoke(tmp_path):
     out = tmp_path / "e2e"
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(out), "PAGES": "10", "VAL_PAGES": "6",
-           "EPOCHS": "1", "STEPS": "3", "MINUTES": "", "WEIGHTS": "last",
+           "EPOCHS": "1", "STEPS": "3", "MINUTES": "", "WEIGHTS": "last", "REPEATS": "5",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(["bash", str(REPO / "examples" / "end_to_end.sh")], env=env, capture_output=True,
                           text=True, timeout=600, cwd=tmp_path)

@@ -191,9 +191,9 @@ def test_cli_rejects_bad_formats_runs_and_folders(exported, tmp_path):
 def test_cli_exports_and_prints_the_table(exported, tmp_path):
     root, _ = exported
     result = CliRunner().invoke(main, ["export", str(root / "run"), "-o", str(tmp_path / "e"), "--formats",
-                                       "onnx,tflite-fp32", "--count", "30", "--repeats", "5", "--weights", "last",
+                                       "onnx", "--count", "30", "--repeats", "5", "--weights", "last",
                                        "--data", str(root / "eval")])
     assert result.exit_code == 0, result.output
     assert "30 images from" in result.output and "string acc" in result.output and "parity: PASSED" in result.output
     assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [
-        "jetson", "metadata.json", "recognizer.onnx", "recognizer_fp32.tflite", "report.json"]
+        "jetson", "metadata.json", "recognizer.onnx", "report.json"]
