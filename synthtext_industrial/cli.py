@@ -340,9 +340,11 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output) -> Non
 @click.option("--repeats", default=200, type=click.IntRange(1), help="timed runs per artefact (median reported)")
 @click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
               help="the best validation epoch's weights, or the latest checkpoint")
+@click.option("--opset", default=17, type=click.IntRange(13, 21),
+              help="ONNX opset; 13 for TensorRT 8.2 (JetPack 4.6 on a Jetson Nano)")
 @click.option("--no-parity", is_flag=True, help="export only; skip report.json")
 @click.option("--overwrite", is_flag=True, help="replace a non-empty export folder")
-def export_command(run, out, formats, data, images, count, repeats, which, no_parity, overwrite) -> None:
+def export_command(run, out, formats, data, images, count, repeats, which, opset, no_parity, overwrite) -> None:
     """Export a trained RUN (SavedModel, ONNX, TFLite) with metadata, a parity report and a Jetson kit."""
     _need_tensorflow()
     from trainers.export import export_run, parse_formats, run_kind
@@ -361,7 +363,7 @@ def export_command(run, out, formats, data, images, count, repeats, which, no_pa
     try:
         if not no_parity:  # find the parity images before the slow conversions
             lines, truths, source = eval_items(run, data, images, count)
-        export_run(run, out, formats, overwrite=overwrite, which=which, log=click.echo)
+        export_run(run, out, formats, overwrite=overwrite, which=which, opset=opset, log=click.echo)
         if not no_parity:
             if len(lines) < count:
                 click.echo(f"warning: only {len(lines)} parity images in {source} (asked for {count})")

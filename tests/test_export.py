@@ -93,7 +93,7 @@ def test_metadata_describes_pre_and_post_processing(exported):
     assert meta["model_version"].endswith(meta["weights_sha256"][:12])
 
 
-def test_onnx_has_native_lstm_and_dynamic_batch(exported):
+def test_onnx_has_native_lstm_and_dynamic_batch(exported, tmp_path):
     root, _ = exported
     import onnx
 
@@ -105,6 +105,15 @@ def test_onnx_has_native_lstm_and_dynamic_batch(exported):
     together = session.run(None, {"image": x})[0]
     alone = np.concatenate([session.run(None, {"image": x[i:i + 1]})[0] for i in range(5)])
     assert together.shape == (5, 16, 11) and np.abs(together - alone).max() < 1e-4
+
+    # opset 13 for TensorRT 8.2 (Jetson Nano): same ops, same logits
+    from trainers.export import export_onnx
+
+    model, config = load_recognizer(root / "run", "last")
+    info = export_onnx(model, config, tmp_path / "13.onnx", opset=13)
+    assert info["opset"] == 13 and onnx.load(str(tmp_path / "13.onnx")).opset_import[0].version == 13
+    old = ort.InferenceSession(str(tmp_path / "13.onnx"), providers=["CPUExecutionProvider"])
+    assert np.abs(old.run(None, {"image": x})[0] - together).max() < 1e-4
 
 
 def test_savedmodel_signature_takes_uint8_and_returns_text(exported):

@@ -167,14 +167,14 @@ def export_savedmodel(model, config, kind: ModelKind, target: Path) -> dict:
             "outputs": ["logits", "labels", "scores", "text"], "batch": "dynamic"}
 
 
-def export_onnx(model, config, target: Path) -> dict:
+def export_onnx(model, config, target: Path, opset: int = ONNX_OPSET) -> dict:
     import onnx
     import tensorflow as tf
     import tf2onnx
 
     spec = tf.TensorSpec([None, config.height, config.width, 1], tf.float32, name="image")
     function = tf.function(lambda image: model(image, training=False))
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=ONNX_OPSET)
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
     old = proto.graph.output[0].name
     for node in proto.graph.node:  # name the output "logits" instead of tf2onnx's Identity:0
         node.output[:] = ["logits" if o == old else o for o in node.output]
@@ -184,7 +184,7 @@ def export_onnx(model, config, target: Path) -> dict:
     onnx.checker.check_model(proto)
     onnx.save(proto, str(target))
     ops = sorted({n.op_type for n in proto.graph.node})
-    return {"opset": ONNX_OPSET, "input": "image", "output": "logits", "batch": "dynamic", "ops": ops,
+    return {"opset": opset, "input": "image", "output": "logits", "batch": "dynamic", "ops": ops,
             "tf2onnx": tf2onnx.__version__}
 
 
@@ -213,10 +213,11 @@ def _training_summary(run: Path) -> dict:
 
 
 def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMATS, overwrite: bool = False,
-               which: str = "best", log: Callable[[str], None] = print) -> dict:
+               which: str = "best", opset: int = ONNX_OPSET, log: Callable[[str], None] = print) -> dict:
     """Write the artefacts of `formats`, metadata.json and the Jetson kit into `out`; returns the metadata.
 
     which: "best" (the epoch with the best validation string accuracy) or "last" (the latest checkpoint).
+    opset: ONNX opset; 17 by default, 13 for TensorRT 8.2 (JetPack 4.6, the last for the Jetson Nano).
     Parity is a separate step (trainers.parity.parity_report) so it can be re-run on other images."""
     import keras
     import tensorflow as tf
@@ -245,7 +246,7 @@ def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMAT
             "training": _training_summary(run), "files": {}}
     exporters = {
         "savedmodel": lambda target: export_savedmodel(model, config, kind, target),
-        "onnx": lambda target: export_onnx(model, config, target),
+        "onnx": lambda target: export_onnx(model, config, target, opset),
         "tflite-fp32": lambda target: export_tflite(model, config, target, fp16=False),
         "tflite-fp16": lambda target: export_tflite(model, config, target, fp16=True),
     }
