@@ -10,7 +10,7 @@ OUT    ?= out
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,tf,dask]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,tf,dask,export]"
 	touch $(STAMP)
 
 install: $(STAMP)

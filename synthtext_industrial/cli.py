@@ -264,7 +264,9 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def predict(run, images) -> None:
+@click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
+              help="the best validation epoch's weights, or the latest checkpoint")
+def predict(run, images, which) -> None:
     """Read the text in line IMAGES with a trained run."""
     _need_tensorflow()
     import cv2
@@ -272,7 +274,7 @@ def predict(run, images) -> None:
     from trainers.fit_recognizer import load_recognizer
     from trainers.recognizer import read_lines
 
-    model, config = load_recognizer(run)
+    model, config = load_recognizer(run, which)
     loaded = []
     for path in images:
         image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
@@ -323,6 +325,56 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output) -> Non
     click.echo(f"{result.count} lines: string accuracy {result.string_accuracy:.4f}, "
                f"character accuracy {result.char_accuracy:.4f}")
     click.echo(f"predictions: {target / 'predictions.csv'}; worst failures: {target / 'failures.png'}")
+
+
+@main.command("export")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="export folder")
+@click.option("--formats", default="savedmodel,onnx,tflite-fp32,tflite-fp16",
+              help="comma-separated: savedmodel, onnx, tflite-fp32, tflite-fp16")
+@click.option("--data", default=None, type=click.Path(exists=True, file_okay=False),
+              help="dataset for the parity check  [default: the run's --val, else its training data]")
+@click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
+              help="a folder of real line images with labels.tsv for the parity check, instead of --data")
+@click.option("--count", default=200, type=click.IntRange(1), help="parity images")
+@click.option("--repeats", default=200, type=click.IntRange(1), help="timed runs per artefact (median reported)")
+@click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
+              help="the best validation epoch's weights, or the latest checkpoint")
+@click.option("--opset", default=17, type=click.IntRange(13, 21),
+              help="ONNX opset; 13 for TensorRT 8.2 (JetPack 4.6 on a Jetson Nano)")
+@click.option("--no-parity", is_flag=True, help="export only; skip report.json")
+@click.option("--overwrite", is_flag=True, help="replace a non-empty export folder")
+def export_command(run, out, formats, data, images, count, repeats, which, opset, no_parity, overwrite) -> None:
+    """Export a trained RUN (SavedModel, ONNX, TFLite) with metadata, a parity report and a Jetson kit."""
+    _need_tensorflow()
+    from trainers.export import export_run, parse_formats, run_kind
+    from trainers.parity import eval_items, format_table, parity_report
+
+    try:
+        formats = parse_formats(formats)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--formats") from None
+    if data and images:
+        raise click.UsageError("give --data or --images, not both")
+    try:
+        run_kind(run)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RUN") from None
+    try:
+        if not no_parity:  # find the parity images before the slow conversions
+            lines, truths, source = eval_items(run, data, images, count)
+        export_run(run, out, formats, overwrite=overwrite, which=which, opset=opset, log=click.echo)
+        if not no_parity:
+            if len(lines) < count:
+                click.echo(f"warning: only {len(lines)} parity images in {source} (asked for {count})")
+            report = parity_report(run, out, lines, truths, source, repeats=repeats, log=lambda _: None)
+    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"export: {out} (metadata.json, jetson/)")
+    if not no_parity:
+        click.echo(format_table(report))
+        if not report["passed"]:
+            raise click.ClickException(f"parity failed: see {Path(out) / 'report.json'}")
 
 
 @main.command()

@@ -1,0 +1,215 @@
+"""Parity of exported artefacts with the Keras model: same images, same decoded texts, logit gaps, cost.
+
+Each artefact runs in its own process (`python -m trainers.parity --worker ...`), so the peak RSS it reports
+is that runtime's alone, the way the published Table 1 measures it: onnxruntime and LiteRT workers never import
+TensorFlow. All runtimes use one thread; latency is per image (batch 1), the median of many runs after warm-up,
+model call only (preprocessing is the same cv2 resize for all and is not timed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+MIN_AGREEMENT = 0.99  # share of images whose decoded text must equal the Keras model's
+FP32_LOGIT_TOLERANCE = 1e-3  # max |logit difference| for float32 artefacts (SavedModel, ONNX, TFLite FP32)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: on Linux that survives exec, so a
+    worker started from a TensorFlow process would report TensorFlow's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _runner(fmt: str, path: str) -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
+    """(function: float32 [B, H, W, 1] -> logits, largest batch it takes or None) for one artefact, one thread."""
+    if fmt.startswith("keras"):  # keras-best or keras-last: which weights of the run
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        from trainers.fit_recognizer import load_recognizer
+
+        model, config = load_recognizer(path, fmt.split("-", 1)[1])
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return (lambda x: fn(tf.constant(x)).numpy()), None
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        return (lambda x: serve(image=tf.constant(x.astype(np.uint8)))["logits"].numpy()), None
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return (lambda x: session.run(None, {"image": x})[0]), None
+    if fmt.startswith("tflite"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path, num_threads=1)
+        interpreter.allocate_tensors()
+        inp, outp = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+
+        def call(x):
+            interpreter.set_tensor(inp, x)
+            interpreter.invoke()
+            return interpreter.get_tensor(outp).copy()
+
+        return call, 1
+    raise ValueError(f"no runner for {fmt}")
+
+
+def worker(fmt: str, path: str, inputs: str, output: str, repeats: int) -> None:
+    """Run one artefact on every input and time it; writes logits (.npy) and stats (.json) next to `output`."""
+    import time
+
+    t0 = time.perf_counter()
+    call, max_batch = _runner(fmt, path)
+    x = np.load(inputs)
+    step = max_batch or 32
+    logits = np.concatenate([call(x[i:i + step]) for i in range(0, len(x), step)])
+    load_and_run_s = time.perf_counter() - t0
+    for i in range(3):  # warm-up
+        call(x[i % len(x)][None])
+    times = []
+    for i in range(repeats):
+        one = x[i % len(x)][None]
+        start = time.perf_counter()
+        call(one)
+        times.append(time.perf_counter() - start)
+    np.save(output + ".npy", logits.astype(np.float32))
+    Path(output + ".json").write_text(json.dumps({
+        "latency_ms_median": 1000 * float(np.median(times)), "latency_ms_p90": 1000 * float(np.percentile(times, 90)),
+        "repeats": repeats, "peak_rss_mib": _peak_rss_mib(), "load_and_run_s": load_and_run_s,
+        "tensorflow_imported": "tensorflow" in sys.modules}))
+
+
+def run_worker(fmt: str, path: Path, inputs: Path, output: Path, repeats: int, timeout: float = 600) -> tuple:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    command = [sys.executable, "-m", "trainers.parity", "--worker", fmt, str(path), str(inputs), str(output),
+               str(repeats)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{fmt} worker failed:\n{done.stderr[-3000:]}")
+    return np.load(str(output) + ".npy"), json.loads(Path(str(output) + ".json").read_text())
+
+
+def eval_items(run: str | Path, data: str | Path | None = None, images: str | Path | None = None,
+               count: int = 200) -> tuple[list[np.ndarray], list[str], str]:
+    """(line images, truths, source description) for parity: --data, --images, or the run's own val/train data."""
+    import itertools
+
+    from .evaluate import dataset_lines, labelled_images
+
+    if images is not None:
+        labels = Path(images) / "labels.tsv" if Path(images).is_dir() else Path(images)
+        items, source = labelled_images(labels), str(images)
+    else:
+        if data is None:
+            training = json.loads((Path(run) / "training.json").read_text())
+            candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
+            data = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
+            if data is None:
+                raise FileNotFoundError(f"the datasets {run} was trained on are gone; give --data or --images")
+        items, source = dataset_lines(data), str(data)
+    chosen = list(itertools.islice(items, count))
+    if not chosen:
+        raise ValueError(f"{source} has no lines to compare on")
+    return [image for _, image, _ in chosen], [text for _, _, text in chosen], source
+
+
+def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarray], truths: Sequence[str],
+                  source: str = "", repeats: int = 200, log: Callable[[str], None] = print) -> dict:
+    """Run the Keras model and every exported artefact on the same images; write and return EXPORT/report.json."""
+    from .export import KINDS, artefact_path, size_bytes
+    from .recognizer import preprocess_line
+    from .text import accuracy
+
+    run, export = Path(run), Path(export)
+    meta = json.loads((export / "metadata.json").read_text())
+    kind = KINDS[meta["model"]]
+    h, w = meta["input"]["height"], meta["input"]["width"]
+    batch = np.stack([preprocess_line(im, h, w) for im in images]).astype(np.float32)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "inputs.npy"
+        np.save(inputs, batch)
+        which = meta.get("weights", "best")
+        weights = run / "best.weights.h5"
+        reference, stats = run_worker(f"keras-{which}", run, inputs, Path(tmp) / "keras", repeats)
+        expected = kind.texts(reference, meta)
+        rows.append(_row("keras", weights if which == "best" and weights.exists() else run / "checkpoints", reference, reference,
+                         expected, expected, truths, stats, size_bytes))
+        for fmt in meta["files"]:
+            path = export / artefact_path(meta, fmt)
+            logits, stats = run_worker(fmt, path, inputs, Path(tmp) / fmt, repeats)
+            rows.append(_row(fmt, path, logits, reference, kind.texts(logits, meta), expected, truths, stats,
+                             size_bytes))
+            log(f"{fmt:<12} texts match {rows[-1]['texts_match']:.4f}, max |logit diff| "
+                f"{rows[-1]['max_abs_logit_diff']:.2e}")
+    fp32 = ("savedmodel", "onnx", "tflite-fp32")
+    report = {"schema_version": 1, "model_version": meta["model_version"], "images": len(images), "source": source,
+              "reference": "keras", "threads": 1, "latency": "batch 1, model call only, median of "
+              f"{repeats} runs after 3 warm-up runs", "min_text_agreement": MIN_AGREEMENT,
+              "fp32_logit_tolerance": FP32_LOGIT_TOLERANCE,
+              "keras_accuracy": accuracy(truths, expected).as_dict(), "rows": rows,
+              "keras_texts": expected}
+    report["passed"] = all(r["texts_match"] >= MIN_AGREEMENT for r in rows) and all(
+        r["max_abs_logit_diff"] <= FP32_LOGIT_TOLERANCE for r in rows if r["format"] in fp32)
+    (export / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    meta["accuracy_at_export"] = {"validation_best": meta["training"].get("best_epoch"),
+                                  "parity_set": {"source": source, **report["keras_accuracy"]}}
+    from .export import write_metadata
+
+    write_metadata(export, meta)
+    return report
+
+
+def _row(fmt, path, logits, reference, texts, expected, truths, stats, size_bytes) -> dict:
+    from .text import accuracy
+
+    return {"format": fmt, "path": str(path), "size_bytes": size_bytes(Path(path)),
+            "texts_match": float(np.mean([a == b for a, b in zip(texts, expected)])),
+            "max_abs_logit_diff": float(np.abs(logits - reference).max()),
+            "string_accuracy": accuracy(truths, texts).string_accuracy,
+            **{k: stats[k] for k in ("latency_ms_median", "latency_ms_p90", "peak_rss_mib", "tensorflow_imported")}}
+
+
+def format_table(report: dict) -> str:
+    """The report as a fixed-width table (the shape of the published Table 1)."""
+    header = f"{'format':<12} {'size MB':>8} {'texts = keras':>13} {'max |dlogit|':>12} {'string acc':>10} " \
+             f"{'latency ms':>10} {'peak RSS MiB':>12}"
+    lines = [f"{report['images']} images from {report['source']}; {report['latency']}; 1 thread", header,
+             "-" * len(header)]
+    for r in report["rows"]:
+        lines.append(f"{r['format']:<12} {r['size_bytes'] / 1e6:>8.2f} {r['texts_match']:>13.2%} "
+                     f"{r['max_abs_logit_diff']:>12.2e} {r['string_accuracy']:>10.4f} "
+                     f"{r['latency_ms_median']:>10.3f} {r['peak_rss_mib']:>12.0f}")
+    lines.append("parity: " + ("PASSED" if report["passed"] else "FAILED") +
+                 f" (texts >= {report['min_text_agreement']:.0%} equal; float32 logits within "
+                 f"{report['fp32_logit_tolerance']:g})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
+    else:
+        sys.exit("usage: python -m trainers.parity --worker FORMAT PATH INPUTS.npy OUTPUT REPEATS")
