@@ -99,6 +99,20 @@ def test_lmdb_and_tfrecord_give_the_same_training_batches(tiny_data, tmp_path, w
     assert [t for b in from_lmdb for t in b["text"]] != [t.numpy() for b in unshuffled for t in b["text"]]
 
 
+def test_training_resizes_lines_as_inference_does(tiny_data):
+    """Training batches hold exactly preprocess_line's pixels, which predict, evaluate and exports feed the model."""
+    from trainers.lines import raw_lines, training_batches
+    from trainers.recognizer import preprocess_line
+    from trainers.text import Charset
+
+    lines = [(e["text"].numpy(), e["image"].numpy()) for e in raw_lines(tiny_data / "crops")][:6]
+    batch = next(iter(training_batches([tiny_data / "crops"], Charset("0123456789"), 32, 64, 6, shuffle=0,
+                                       repeat=False)))
+    for (text, image), got, got_text in zip(lines, batch["image"].numpy(), batch["text"].numpy()):
+        assert text == got_text
+        assert np.array_equal(got, preprocess_line(image, 32, 64))
+
+
 def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):
     config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=16)
     train_recognizer([tiny_data / "crops"], tmp_path / "run", config,

@@ -103,8 +103,14 @@ def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, 
         lines = streams[0].repeat() if repeat else streams[0]
     encode = encode_texts(charset)
 
+    def resize(image):  # the very function predict, evaluate and every export use: no train/serve skew
+        from .recognizer import preprocess_line
+
+        return preprocess_line(image, height, width)
+
     def prepare(line):
-        image = tf.image.resize(tf.cast(line["image"], tf.float32), (height, width), antialias=True)
+        image = tf.numpy_function(resize, [line["image"]], tf.float32, stateful=False)
+        image.set_shape([height, width, 1])
         labels, length = encode(line["text"])
         return {"image": image, "labels": labels, "length": length, "text": line["text"]}
 
