@@ -69,6 +69,7 @@ def test_config_rejects_what_cannot_work():
         tiny_config(roi_width=16).validate(max_label_length=9)
     with pytest.raises(ValueError, match="multiple"):
         tiny_config(width=150).validate()
+    assert tiny_config(width=100, height=76).map_shape == (24, 32)  # padded to 96x128 for stride 32
 
 
 def test_targets_decode_back_to_the_boxes():
@@ -122,8 +123,9 @@ def test_page_batches_carry_the_lines_of_each_page(pages):
         boxes = batch["boxes"][i, :n].numpy()
         assert ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).all()
         assert (boxes[:, 2] <= 161).all() and (boxes[:, 3] <= 121).all()
-        centre = ((boxes[:, 1] + boxes[:, 3]) / 2 // STRIDE).astype(int), ((boxes[:, 0] + boxes[:, 2]) / 2 // STRIDE).astype(int)
-        assert (batch["score"].numpy()[i, centre[0], centre[1], 0] == 1).all()
+        rows = ((boxes[:, 1] + boxes[:, 3]) / 2 // STRIDE).astype(int)
+        cols = ((boxes[:, 0] + boxes[:, 2]) / 2 // STRIDE).astype(int)
+        assert (batch["score"].numpy()[i, rows, cols, 0] == 1).all()
         assert all(len(t) == 4 for t in batch["texts"][i, :n].numpy())
         assert (batch["length"][i, :n].numpy() == 4).all()
 

@@ -50,22 +50,28 @@ class SpotterConfig:
             raise ValueError(f"the spotter supports the backbones {', '.join(SPOTTER_BACKBONES)}, "
                              f"not {self.backbone!r}")
         Charset(self.charset)
-        if self.height % STRIDE or self.width % 32:
-            raise ValueError(f"input height must be a multiple of {STRIDE} and width of 32, "
-                             f"got {self.width}x{self.height}")
+        if self.height % STRIDE or self.width % STRIDE:
+            raise ValueError(f"input width and height must be multiples of {STRIDE}, got {self.width}x{self.height}")
+        if self.roi_width < 1 or self.roi_height < 1:
+            raise ValueError(f"RoI size must be positive, got {self.roi_width}x{self.roi_height}")
         if max_label_length is not None and self.roi_width < 2 * max_label_length:
             raise ValueError(f"lines of up to {max_label_length} characters need a RoI width of at least "
                              f"{2 * max_label_length} (CTC steps), got {self.roi_width}")
 
     @property
     def padded_height(self) -> int:
-        """Input height padded (at the bottom) to a multiple of 32, as the backbone needs."""
+        """Input height padded (at the bottom) to a multiple of 32, as the backbone's stride 32 needs."""
         return -(-self.height // 32) * 32
 
     @property
+    def padded_width(self) -> int:
+        """Input width padded (on the right) to a multiple of 32."""
+        return -(-self.width // 32) * 32
+
+    @property
     def map_shape(self) -> tuple[int, int]:
-        """(rows, columns) of the score and geometry maps."""
-        return self.padded_height // STRIDE, self.width // STRIDE
+        """(rows, columns) of the score and geometry maps, the padding included."""
+        return self.padded_height // STRIDE, self.padded_width // STRIDE
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps({"model": "spotter", **asdict(self)}, indent=1, ensure_ascii=False))
@@ -131,9 +137,10 @@ def build_detector(config: SpotterConfig):
 
     inputs = keras.Input((config.height, config.width, 1), name="image")
     x = inputs
-    if config.padded_height != config.height:
-        x = layers.ZeroPadding2D(((0, config.padded_height - config.height), (0, 0)))(x)
-    taps = feature_pyramid(config.backbone, config.padded_height, config.width)(x)
+    if (config.padded_height, config.padded_width) != (config.height, config.width):
+        pad = ((0, config.padded_height - config.height), (0, config.padded_width - config.width))
+        x = layers.ZeroPadding2D(pad)(x)
+    taps = feature_pyramid(config.backbone, config.padded_height, config.padded_width)(x)
     c = config.fusion_channels
     fused = _conv(taps[-1], c, kernel=1)
     for tap in reversed(taps[:-1]):  # U-Net/EAST merge: upsample, concatenate, 1x1 + 3x3
