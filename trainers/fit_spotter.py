@@ -194,7 +194,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
                                          epoch=epoch_var)
     manager = tf.train.CheckpointManager(checkpoint, str(run / "checkpoints"), max_to_keep=2)
     history: list[dict] = []
-    best = {"epoch": -1, "e2e_f1": -1.0}
+    best = {"epoch": -1, "e2e_f1": -1.0, "f1": -1.0}
     if resume and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
         previous = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
@@ -247,7 +247,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
             for key, value in entry.items():
                 if key not in ("epoch", "step") and value is not None:
                     tf.summary.scalar(key, value, step=int(step.numpy()))
-        if score.e2e_f1 > best["e2e_f1"]:
+        if (score.e2e_f1, score.f1) > (best["e2e_f1"], best.get("f1", -1.0)):  # detection breaks ties (no reading yet)
             best = {"epoch": epoch, "e2e_f1": score.e2e_f1, "string_accuracy": score.string_accuracy,
                     "f1": score.f1}
             model.save_weights(run / "best.weights.h5")
