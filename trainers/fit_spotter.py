@@ -188,6 +188,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
     with strategy.scope():
         model = Spotter(config)
         optimizer = tf.keras.optimizers.Adam(settings.learning_rate, clipnorm=5.0)
+        optimizer.build(model.trainable_variables)  # slots exist before a restore, so --resume restores them
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = tf.train.Checkpoint(**model.checkpoint_items(), optimizer=optimizer, step=step,
