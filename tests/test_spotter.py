@@ -178,3 +178,21 @@ def test_loss_falls_resume_continues_and_cli_spots(pages, tmp_path):
     assert cv2.imread(str(tmp_path / "drawn" / "page.png")).shape == (240, 320, 3)
     result = CliRunner().invoke(main, ["evaluate", str(run), "--images", str(tmp_path)])
     assert result.exit_code != 0 and "--data" in result.output
+
+
+def test_train_spotter_from_the_cli(pages, tmp_path):
+    run = tmp_path / "cli-run"
+    args = ["train", "spotter", "--data", str(pages / "train"), "--data", str(pages / "val"), "--weight", "3",
+            "--weight", "1", "--height", "120", "--width", "160", "--epochs", "1", "--steps-per-epoch", "2",
+            "--batch-size", "2", "--val-pages", "2", "--out", str(run)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "no --val given" in result.output and "best epoch 1: end-to-end F1" in result.output
+    config = json.loads((run / "config.json").read_text())
+    assert (config["model"], config["width"], config["height"], config["roi_width"]) == ("spotter", 160, 120, 32)
+    training = json.loads((run / "training.json").read_text())
+    assert [d["path"] for d in training["data"]] == [str(pages / "train"), str(pages / "val")]
+    assert training["settings"]["weights"] == [3.0, 1.0]
+    assert json.loads((run / "metrics.json").read_text())["history"][-1]["step"] == 2
+    result = CliRunner().invoke(main, args[:6] + ["--weight", "1"] + args[10:] + ["--resume"])
+    assert result.exit_code != 0 and "one --weight per --data" in result.output
