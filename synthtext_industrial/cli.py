@@ -261,26 +261,103 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
                f"char accuracy {best.get('char_accuracy', 0):.4f}; run in {run}")
 
 
+@train.command("spotter")
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="dataset folder of pages written by generate; repeat to mix several")
+@click.option("--weight", "weights", multiple=True, type=click.FloatRange(min=0, min_open=True),
+              help="sampling weight per --data, in the same order; default equal")
+@click.option("--val", default=None, type=click.Path(exists=True, file_okay=False),
+              help="held-out dataset for validation and early stopping (default: training pages)")
+@click.option("--backbone", default="small",
+              type=click.Choice(["small", "efficientnet-b0", "efficientnet-b1", "efficientnet-b2",
+                                 "efficientnet-b3"]))
+@click.option("--height", default=600, type=click.IntRange(32), help="input height pages are resized to")
+@click.option("--width", default=800, type=click.IntRange(32), help="input width (a multiple of 32)")
+@click.option("--roi-width", default=0, type=click.IntRange(0),
+              help="CTC steps per box; 0: 3 per character of the longest line")
+@click.option("--epochs", default=10, type=click.IntRange(1))
+@click.option("--batch-size", default=8, type=click.IntRange(1))
+@click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="default: one pass over the pages")
+@click.option("--val-pages", default=64, type=click.IntRange(1), help="validation pages per epoch")
+@click.option("--learning-rate", default=1e-3, type=click.FloatRange(min=0, min_open=True))
+@click.option("--patience", default=5, type=click.IntRange(1), help="early stopping patience in epochs")
+@click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="stop after the epoch that passes this training time")
+@click.option("--seed", default=0, type=click.IntRange(0))
+@click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs, batch_size, steps_per_epoch,
+                  val_pages, learning_rate, patience, max_minutes, seed, run, resume) -> None:
+    """Train the end-to-end text spotter (FOTS-style: shared backbone, detection and recognition heads)."""
+    _need_tensorflow()
+    from trainers.fit_recognizer import TrainSettings
+    from trainers.fit_spotter import train_spotter as fit
+    from trainers.spotter import SpotterConfig
+
+    if weights and len(weights) != len(data):
+        raise click.BadParameter(f"give one --weight per --data ({len(data)}), got {len(weights)}",
+                                 param_hint="--weight")
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             steps_per_epoch=steps_per_epoch, val_lines=val_pages, patience=patience, seed=seed,
+                             weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None)
+    config = SpotterConfig(backbone=backbone, height=height, width=width, roi_width=roi_width)
+    try:
+        metrics = fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    best = metrics["best"]
+    click.echo(f"best epoch {best['epoch'] + 1}: end-to-end F1 {best['e2e_f1']:.4f}, detection F1 "
+               f"{best.get('f1', 0):.4f}, string accuracy {best.get('string_accuracy', 0):.4f}; run in {run}")
+
+
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
               help="the best validation epoch's weights, or the latest checkpoint")
-def predict(run, images, which) -> None:
-    """Read the text in line IMAGES with a trained run."""
+@click.option("--draw", default=None, type=click.Path(file_okay=False),
+              help="spotter runs: write each image with its boxes and texts drawn into this folder")
+def predict(run, images, which, draw) -> None:
+    """Read the text in IMAGES with a trained run: line images (recognizer) or whole pages (spotter).
+
+    A recognizer prints `path<TAB>text<TAB>confidence`; a spotter prints
+    `path<TAB>x0,y0,x1,y1<TAB>text<TAB>score` per detected line, in page pixels.
+    """
     _need_tensorflow()
     import cv2
 
-    from trainers.fit_recognizer import load_recognizer
-    from trainers.recognizer import read_lines
+    from trainers.spotter import run_kind
 
-    model, config = load_recognizer(run, which)
+    try:
+        kind = run_kind(run)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="RUN") from None
     loaded = []
     for path in images:
         image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise click.BadParameter(f"cannot read {path} as an image", param_hint="IMAGES")
         loaded.append(image)
+    if kind == "spotter":
+        from trainers.fit_spotter import load_spotter
+        from trainers.spotter import draw_spots, spot_pages
+
+        if draw:
+            Path(draw).mkdir(parents=True, exist_ok=True)
+        for path, image, spots in zip(images, loaded, spot_pages(load_spotter(run, which), loaded)):
+            for s in spots:
+                click.echo(f"{path}\t{','.join(str(round(v)) for v in s.box)}\t{s.text}\t{s.score:.3f}")
+            if draw:
+                target = Path(draw) / (Path(path).stem + ".png")
+                if not cv2.imwrite(str(target), draw_spots(image, spots)):
+                    raise click.ClickException(f"could not write {target}")
+        return
+    if draw:
+        raise click.UsageError("--draw needs a spotter run")
+    from trainers.fit_recognizer import load_recognizer
+    from trainers.recognizer import read_lines
+
+    model, config = load_recognizer(run, which)
     for path, reading in zip(images, read_lines(model, config, loaded)):
         click.echo(f"{path}\t{reading.text}\t{reading.confidence:.3f}")
 
@@ -293,16 +370,28 @@ def predict(run, images, which) -> None:
               help="a folder of real line images, with --labels")
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False),
               help="TSV of `path<TAB>text`, paths relative to this file (default: IMAGES/labels.tsv)")
-@click.option("--limit", default=None, type=click.IntRange(1), help="evaluate at most this many lines")
+@click.option("--limit", default=None, type=click.IntRange(1), help="evaluate at most this many lines (spotter: pages)")
 @click.option("--ignore-case", is_flag=True, help="compare case-insensitively")
 @click.option("--only", default=None, help="compare only these characters (others are removed from both texts)")
 @click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
               help="where predictions.csv and failures.png go  [default: RUN/eval-<data name>]")
 def evaluate(run, data, images, labels, limit, ignore_case, only, output) -> None:
-    """String and character accuracy (published Table 2), predictions.csv and a sheet of the worst failures."""
+    """String and character accuracy (published Table 2), predictions.csv and a sheet of the worst failures.
+
+    For a spotter run (pages, --data only): detection precision, recall and F1 at IoU 0.5 and end-to-end
+    accuracy (a line counts if its box matches and its text is read exactly).
+    """
     _need_tensorflow()
     from trainers.evaluate import dataset_lines, evaluate_recognizer, labelled_images
+    from trainers.spotter import run_kind
 
+    try:
+        kind = run_kind(run)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="RUN") from None
+    if kind == "spotter":
+        _evaluate_spotter(run, data, images, labels, limit, output)
+        return
     if (data is None) == (images is None and labels is None):
         raise click.UsageError("give either --data DATASET or --images DIR [--labels labels.tsv]")
     if data is not None:
@@ -325,6 +414,24 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output) -> Non
     click.echo(f"{result.count} lines: string accuracy {result.string_accuracy:.4f}, "
                f"character accuracy {result.char_accuracy:.4f}")
     click.echo(f"predictions: {target / 'predictions.csv'}; worst failures: {target / 'failures.png'}")
+
+
+def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
+    from trainers.evaluate_spotter import evaluate_spotter
+
+    if data is None or images is not None or labels is not None:
+        raise click.UsageError("a spotter run is evaluated on pages: give --data DATASET")
+    target = Path(output or Path(run) / f"eval-{Path(data).name}")
+    try:
+        result = evaluate_spotter(run, data, target, limit=limit)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    click.echo(f"{result.pages} pages, {result.gt_lines} lines, {result.detections} detections: "
+               f"detection P {result.precision:.4f} R {result.recall:.4f} F1 {result.f1:.4f} (IoU 0.5); "
+               f"end-to-end F1 {result.e2e_f1:.4f}, string accuracy {result.string_accuracy:.4f}, "
+               f"page accuracy {result.page_accuracy:.4f}")
+    click.echo(f"predictions: {target / 'predictions.csv'}; failures: {target}/failures-*.png")
 
 
 @main.command("export")

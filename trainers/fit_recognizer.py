@@ -116,6 +116,7 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
     with strategy.scope():
         model = build_recognizer(config)
         optimizer = tf.keras.optimizers.Adam(settings.learning_rate, clipnorm=5.0)
+        optimizer.build(model.trainable_variables)  # slots exist before a restore, so --resume restores them
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, epoch=epoch_var)
