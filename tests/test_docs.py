@@ -38,3 +38,18 @@ def test_readme_example_recipe_is_valid_and_renders(tmp_path):
     recipe = load_recipe(tmp_path / "recipe.yaml")
     sample = render_sample(recipe, 0, 0)
     assert sample.lines and sample.image.shape == (1200, 1600)
+
+
+def test_relative_links_in_the_docs_exist():
+    """README and docs link each other; a renamed or missing file should fail here, not for a reader."""
+    import re
+
+    pages = [REPO / "README.md", REPO / "recipes" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert len(pages) > 4 and not broken, broken
