@@ -12,14 +12,22 @@ redoes the rest.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import multiprocessing as mp
 import os
+import shutil
+import signal
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
+
+import lmdb
 
 from . import __version__
 from .crops import line_crops
@@ -32,6 +40,8 @@ from .textgen import charset
 MANIFEST_SCHEMA = "synthtext-industrial/manifest/1"
 CROP_FORMAT = "png"
 ENGINES = ("local", "dask")
+FAULT_ENV = "SYNTHTEXT_INDUSTRIAL_FAULT"
+POOL_RESTARTS = 3  # render pools replaced after a worker process died, per run
 
 
 class DatasetError(RuntimeError):
@@ -53,6 +63,46 @@ class ShardPlan:
 def plan_shards(n: int, shard_size: int) -> list[ShardPlan]:
     starts = range(0, n, shard_size)
     return [ShardPlan(k, start, min(start + shard_size, n), len(starts)) for k, start in enumerate(starts)]
+
+
+def _fault(point: str) -> None:
+    """Test hook: `SYNTHTEXT_INDUSTRIAL_FAULT=ACTION:POINT[:ONCE_FILE]` fails a run at POINT.
+
+    ACTION `kill` sends SIGKILL to this process, `enospc` raises a disk-full OSError. With
+    ONCE_FILE only the first process to create that file is hit (for worker deaths that a
+    retry must survive). Points: render (in a render worker), record (before a record is
+    stored), finish-crops / finish-images (before that shard's rename), shard-done (after
+    the renames, before the manifest records the shard). Unset, it does nothing.
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    action, where, *once = spec.split(":", 2)
+    if where != point:
+        return
+    if once:
+        try:
+            os.close(os.open(once[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "enospc":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _write_failure(out: Path, what: str, exc: BaseException) -> DatasetError:
+    """A write error as the user should read it: what failed, why, and that a rerun resumes."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        free = None
+    disk_full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if disk_full or (free is not None and free < 64 << 20):  # LMDB reports a full disk as EIO
+        reason += f"; the disk holding {out} is full ({(free or 0) / 1e6:.1f} MB free)"
+    return DatasetError(f"writing {what} failed: {reason}. Finished shards are kept; free space or fix the folder, "
+                        f"then rerun the same command to resume")
 
 
 def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Record:
@@ -78,10 +128,13 @@ def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Re
 def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records: Iterable[Record],
                 progress: Callable[[int], None] | None = None) -> list[dict]:
     """Write one shard of each kind from `records` (in index order); returns their manifest entries."""
-    sinks = {k: ShardSink(fmt, k, out / shard_relpath(fmt, k, plan.number, plan.total)) for k in kinds}
+    sinks = {}
     lines = chars = longest = 0
     try:
+        for k in kinds:
+            sinks[k] = ShardSink(fmt, k, out / shard_relpath(fmt, k, plan.number, plan.total))
         for record in records:
+            _fault("record")
             for sink in sinks.values():
                 sink.add(record)
             lines += record.lines
@@ -90,10 +143,14 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
             if progress:
                 progress(1)
         for k in reversed(kinds):  # crops first: the page shard's final name appears last
+            _fault(f"finish-{k}")
             sinks[k].finish()
-    except BaseException:
+        _fault("shard-done")
+    except BaseException as exc:
         for sink in sinks.values():
             sink.abort()
+        if isinstance(exc, (OSError, lmdb.Error)):
+            raise _write_failure(out, f"shard {plan.name} into {out}", exc) from None
         raise
     entries = []
     for k in kinds:
@@ -114,22 +171,58 @@ def _init_worker(recipe: Recipe, seed: int, with_crops: bool) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one process per core already
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _WORKER.update(recipe=recipe, seed=seed, with_crops=with_crops)
 
 
 def _render_in_worker(index: int) -> Record:
+    _fault("render")
     return render_record(_WORKER["recipe"], _WORKER["seed"], index, _WORKER["with_crops"])
 
 
 def _records(recipe: Recipe, seed: int, indices: list[int], with_crops: bool, workers: int) -> Iterator[Record]:
-    """Rendered records in index order, from `workers` processes."""
+    """Rendered records in index order, from `workers` processes.
+
+    At most a few samples per worker are in flight, so memory stays flat however large N is.
+    A worker that dies (killed, out of memory) breaks the pool: a new pool renders what was
+    in flight, up to POOL_RESTARTS times, then the run stops with a DatasetError.
+    """
     if workers <= 1 or len(indices) <= 1:
         for i in indices:
             yield render_record(recipe, seed, i, with_crops)
         return
     ctx = mp.get_context("spawn" if os.name != "posix" else "forkserver")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(recipe, seed, with_crops)) as pool:
-        yield from pool.imap(_render_in_worker, indices, chunksize=2)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(recipe, seed, with_crops))
+
+    pool, restarts, todo, pending = new_pool(), 0, iter(indices), deque()
+    try:
+        while True:
+            while len(pending) < 4 * workers:
+                i = next(todo, None)
+                if i is None:
+                    break
+                pending.append((i, pool.submit(_render_in_worker, i)))
+            if not pending:
+                return
+            try:
+                record = pending[0][1].result()
+            except BrokenProcessPool:
+                restarts += 1
+                if restarts > POOL_RESTARTS:
+                    raise DatasetError(f"render worker processes died {restarts} times (killed, or out of memory?) "
+                                       f"while rendering sample {pending[0][0]}; finished shards are kept, rerun "
+                                       f"the same command to resume (perhaps with fewer --workers)") from None
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+                pending = deque((i, pool.submit(_render_in_worker, i)) for i, _ in pending)
+                continue
+            pending.popleft()
+            yield record
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_local(job: dict, todo: list[ShardPlan], workers: int, progress, on_shard) -> None:
@@ -150,6 +243,7 @@ def dask_shard_task(job: dict, plan: ShardPlan) -> list[dict]:
     import cv2
 
     cv2.setNumThreads(1)
+    _fault("render")
     records = (render_record(job["recipe"], job["seed"], i, job["with_crops"]) for i in range(plan.start, plan.stop))
     return write_shard(job["out"], job["fmt"], job["kinds"], plan, records)
 
@@ -169,7 +263,15 @@ def _run_dask(job: dict, todo: list[ShardPlan], workers: int, scheduler: str | N
                                      retries=2): plan for plan in todo}
             try:
                 for future in as_completed(futures):
-                    on_shard(future.result())
+                    try:
+                        entries = future.result()
+                    except Exception as exc:
+                        if type(exc).__name__ != "KilledWorker":
+                            raise
+                        raise DatasetError(f"Dask workers died {len(exc.args) and 3} times running "
+                                           f"{futures[future].name} (killed, or out of memory?); finished shards "
+                                           f"are kept, rerun the same command to resume") from None
+                    on_shard(entries)
                     if progress:
                         progress(futures[future].stop - futures[future].start)
             except BaseException:
@@ -200,10 +302,14 @@ def read_manifest(out: Path) -> dict | None:
 
 def _write_manifest(out: Path, manifest: dict) -> None:
     tmp = _manifest_path(out).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(_manifest_path(out))
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(_manifest_path(out))
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_failure(out, str(_manifest_path(out)), exc) from None
 
 
 def _identity(recipe: Recipe, seed: int, fmt: str, shard_size: int, with_crops: bool) -> dict:
@@ -230,7 +336,10 @@ class Summary:
 
 
 def _lock(out: Path):
-    handle = open(out / ".lock", "w")
+    try:
+        handle = open(out / ".lock", "w")
+    except OSError as exc:
+        raise DatasetError(f"cannot write to the output folder {out}: {exc.strerror}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -123,6 +123,8 @@ class ShardWriter:
     def abort(self) -> None:
         try:
             self.env.close()
+        except lmdb.Error:
+            pass
         finally:
             shutil.rmtree(self.tmp_path, ignore_errors=True)
 
