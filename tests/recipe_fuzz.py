@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((REPO / "recipes").glob("*.yaml"))}
 SMALL = {"canvas": {"width": 256, "height": 192}, "typography": {"height_px": [14, 30]},
-         "text": {"fields": {"lot": {"pattern": "{A:2}{9:3}"}, "d": {"date": {"format": "%y%m%d"}},
-                             "n": {"counter": {"start": 5, "width": 4}}, "c": {"choices": ["AB", "CD"]}},
-                  "blocks": [{"lines": ["LOT {lot}", "{d} {n}"]}, {"lines": ["{c}{9:3}"], "weight": 2}]},
+         "text": {"fields": {"lot": {"pattern": "{A:2}{9:3}"}, "day": {"date": {"format": "%y%m%d"}},
+                             "num": {"counter": {"start": 5, "width": 4}}, "cc": {"choices": ["AB", "CD"]}},
+                  "blocks": [{"lines": ["LOT {lot}", "{day} {num}"]}, {"lines": ["{cc}{9:3}"], "weight": 2}]},
          "fonts": [{"category": "ocr"}, {"bitmap": "5x8"}],
          "marking": [{"kind": "inkjet"}, {"kind": "emboss"}],
          "background": {"photos": [], "materials": {"brushed_metal": 1}}}
