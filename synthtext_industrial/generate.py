@@ -19,8 +19,10 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -91,6 +93,41 @@ def _fault(point: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+_STOP = threading.Event()  # set by the first Ctrl-C during a local run
+
+
+def _stop_point() -> None:
+    """Where a deferred Ctrl-C takes effect: between records, never inside multiprocessing's own code."""
+    if _STOP.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """The first Ctrl-C stops the run at the next record; a second one at once.
+
+    A KeyboardInterrupt raised anywhere (e.g. while the pool starts a worker)
+    leaves half-started workers that print tracebacks; this keeps it clean.
+    Only when this is the main thread and SIGINT has Python's default handler.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def first(signum, frame) -> None:
+        _STOP.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    _STOP.clear()
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _STOP.clear()
+
+
 def _write_failure(out: Path, what: str, exc: BaseException) -> DatasetError:
     """A write error as the user should read it: what failed, why, and that a rerun resumes."""
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -134,6 +171,7 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
         for k in kinds:
             sinks[k] = ShardSink(fmt, k, out / shard_relpath(fmt, k, plan.number, plan.total))
         for record in records:
+            _stop_point()
             _fault("record")
             for sink in sinks.values():
                 sink.add(record)
@@ -172,7 +210,21 @@ def _init_worker(recipe: Recipe, seed: int, with_crops: bool) -> None:
 
     cv2.setNumThreads(1)  # one process per core already
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    _exit_with_parent()
     _WORKER.update(recipe=recipe, seed=seed, with_crops=with_crops)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the generate process dies (SIGKILL, OOM killer): else it waits forever on its queue."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's sentinel closes, i.e. when it is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _render_in_worker(index: int) -> Record:
@@ -448,7 +500,8 @@ def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops,
     if engine == "dask" and todo:
         _run_dask(job, todo, workers, scheduler, progress, on_shard)
     elif todo:
-        _run_local(job, todo, workers, progress, on_shard)
+        with _deferred_interrupt():
+            _run_local(job, todo, workers, progress, on_shard)
     summary.seconds = time.perf_counter() - start_time
 
     images = [e for e in manifest["shards"] if e["kind"] == "images"]

@@ -165,7 +165,7 @@ def _describe_error(err: dict) -> str:
     return f"field `{_field_path(loc)}`: {message}"
 
 
-def _shorten(line: str, limit: int = 300) -> str:
+def _shorten(line: str, limit: int = 2000) -> str:
     return line if len(line) <= limit else line[:limit] + " ..."
 
 
