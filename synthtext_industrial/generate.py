@@ -135,9 +135,9 @@ def _write_failure(out: Path, what: str, exc: BaseException) -> DatasetError:
         free = shutil.disk_usage(out).free
     except OSError:
         free = None
-    disk_full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if disk_full or (free is not None and free < 64 << 20):  # LMDB reports a full disk as EIO
-        reason += f"; the disk holding {out} is full ({(free or 0) / 1e6:.1f} MB free)"
+    low = free is not None and free < 64 << 20  # LMDB reports a full disk as EIO
+    if low or (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
+        reason += f"; the disk holding {out} is full" + (f" ({free / 1e6:.1f} MB free)" if low else "")
     return DatasetError(f"writing {what} failed: {reason}. Finished shards are kept; free space or fix the folder, "
                         f"then rerun the same command to resume")
 
@@ -165,7 +165,7 @@ def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Re
 def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records: Iterable[Record],
                 progress: Callable[[int], None] | None = None) -> list[dict]:
     """Write one shard of each kind from `records` (in index order); returns their manifest entries."""
-    sinks = {}
+    sinks, finished = {}, []
     lines = chars = longest = 0
     try:
         for k in kinds:
@@ -182,11 +182,13 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
                 progress(1)
         for k in reversed(kinds):  # crops first: the page shard's final name appears last
             _fault(f"finish-{k}")
-            sinks[k].finish()
+            finished.append(sinks[k].finish())
         _fault("shard-done")
     except BaseException as exc:
         for sink in sinks.values():
             sink.abort()
+        for path in finished:  # a crop shard whose page shard failed goes too
+            remove_shard(path)
         if isinstance(exc, (OSError, lmdb.Error)):
             raise _write_failure(out, f"shard {plan.name} into {out}", exc) from None
         raise
@@ -320,7 +322,10 @@ def _run_dask(job: dict, todo: list[ShardPlan], workers: int, scheduler: str | N
                     except Exception as exc:
                         if type(exc).__name__ != "KilledWorker":
                             raise
-                        raise DatasetError(f"Dask workers died {len(exc.args) and 3} times running "
+                        import dask
+
+                        tries = dask.config.get("distributed.scheduler.allowed-failures", 3) + 1
+                        raise DatasetError(f"Dask workers died {tries} times running "
                                            f"{futures[future].name} (killed, or out of memory?); finished shards "
                                            f"are kept, rerun the same command to resume") from None
                     on_shard(entries)

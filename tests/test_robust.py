@@ -280,7 +280,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tiny_recipe, tmp_path, clea
 # ----------------------------------------------------------------------------- faults
 
 @pytest.mark.parametrize("fmt", ["lmdb", "tfrecord"])
-@pytest.mark.parametrize("point", ["record", "finish-crops"])
+@pytest.mark.parametrize("point", ["record", "finish-images"])
 def test_disk_full_is_a_clear_error_and_a_rerun_resumes(tiny_recipe, tmp_path, clean, monkeypatch, fmt, point):
     """ENOSPC injected in the main process (one render process: the CLI runs in-process here)."""
     reference = clean(fmt)
@@ -327,6 +327,7 @@ def assert_no_complete_claims(out: Path, fmt: str) -> None:
     for entry in manifest["shards"]:  # what the manifest lists is whole
         assert not [p for p in verify(out) if p.startswith(entry["path"])]
     assert not list(out.rglob("*.tmp"))
+    assert not [p for p in verify(out) if "not in the manifest" in p]  # no stray crop shard of a failed page shard
 
 
 def test_read_only_output_folder(tiny_recipe, tmp_path):
