@@ -1,21 +1,22 @@
 """Memory over a long `generate`: resident memory of the main process and of every worker, sampled over time.
 
     PYTHONPATH=. .venv/bin/python benchmarks/memory_generate.py --n 100000 --workers 2 [--recipe default]
-        [--out /tmp/mem-ds] [--interval 30] [--keep]
+        [--out /tmp/mem-ds] [--interval 30] [--max-minutes 60] [--keep]
 
 Runs the CLI as a subprocess and reads /proc (Linux) every INTERVAL seconds:
 pages written so far (from manifest.json) and the RSS of the main process and
 of each of its descendants (the forkserver and the render workers). Prints one
 row per sample, then the peak RSS per process and the growth of each between
-the first row with pages written and the last row (goal: flat). The output
-folder is removed at the end unless --keep.
+the first row with pages written and the last row (goal: flat). After
+--max-minutes the run is stopped with Ctrl-C (SIGINT), as a person would. The
+output folder is removed at the end unless --keep.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=1000)
     parser.add_argument("--out", default="/tmp/synthtext-memory-ds")
     parser.add_argument("--interval", type=float, default=30.0)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop the run (SIGINT) after this long")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
@@ -81,6 +83,11 @@ def main() -> None:
     print(f"{' s':>7} {'pages':>7}  RSS MB: main, then descendants by pid", flush=True)
     while proc.poll() is None:
         time.sleep(args.interval)
+        if args.max_minutes and time.perf_counter() - started > args.max_minutes * 60:
+            print(f"stopping after {args.max_minutes} minutes (SIGINT)", flush=True)
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+            break
         sample = {"main": rss_mb(proc.pid)}
         for pid in descendants(proc.pid):
             sample[f"pid{pid}"] = rss_mb(pid)
@@ -98,7 +105,8 @@ def main() -> None:
     if len(written) >= 2:
         first, last = written[0], written[-1]
         growth = {k: last[2][k] - first[2][k] for k in last[2] if k in first[2]}
-        print(f"growth from {first[1]} to {last[1]} pages, MB: " + ", ".join(f"{k} {v:+.0f}" for k, v in growth.items()))
+        print(f"growth from {first[1]} to {last[1]} pages, MB: "
+              + ", ".join(f"{k} {v:+.0f}" for k, v in growth.items()))
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
 

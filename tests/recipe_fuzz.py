@@ -81,8 +81,8 @@ def mutated_recipe(draw) -> tuple[str, str]:
     notes = [base]
     for _ in range(draw(st.integers(1, 3))):
         every = list(paths(doc))
-        kind = draw(st.sampled_from(["tweak", "tweak", "tweak", "set", "set", "swap", "unknown-key", "delete", "empty", "pattern",
-                                     "font", "size", "charset"]))
+        kind = draw(st.sampled_from(["tweak", "tweak", "tweak", "set", "set", "swap", "unknown-key", "delete", "empty",
+                                     "pattern", "font", "size", "charset"]))
         numbers = [p for p, v in every if p and isinstance(v, (int, float)) and not isinstance(v, bool)]
         if kind == "tweak" and numbers:  # keep the type, move the value: often still valid, sometimes out of range
             path = draw(st.sampled_from(numbers))
