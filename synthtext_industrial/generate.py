@@ -8,7 +8,8 @@ renders and writes its shard into OUT, which must be a folder every worker can
 reach at the same path. Either way a shard is written under a temporary name,
 renamed when complete, then recorded with its content hash in `manifest.json`;
 a rerun of the same command keeps recorded shards whose hash still matches and
-redoes the rest.
+redoes the rest. Write errors (full disk, read-only folder) and dead workers
+become DatasetErrors that say so; docs/robustness.md lists every fault tried.
 """
 from __future__ import annotations
 
