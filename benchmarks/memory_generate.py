@@ -77,7 +77,9 @@ def main() -> None:
     cmd = [sys.executable, "-m", "synthtext_industrial.cli", "generate", args.recipe, "-n", str(args.n),
            "--workers", str(args.workers), "--shard-size", str(args.shard_size), "-o", str(out)]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = out.with_name(out.name + ".log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log)
     peaks: dict[str, float] = {}
     rows: list[tuple[float, int, dict[str, float]]] = []
     print(f"{' s':>7} {'pages':>7}  RSS MB: main, then descendants by pid", flush=True)
@@ -98,6 +100,8 @@ def main() -> None:
             peaks[name] = max(peaks.get(name, 0.0), value)
         print(f"{rows[-1][0]:7.0f} {done:7d}  " + "  ".join(f"{k}={v:.0f}" for k, v in sample.items()), flush=True)
     seconds = time.perf_counter() - started
+    log.close()
+    print(f"generate's last output ({log_path}): {log_path.read_text()[-300:].strip()!r}")
     print(f"exit code {proc.returncode}; {pages_done(out)} pages in {seconds:.0f} s "
           f"({pages_done(out) / seconds:.1f} pages/s, {args.workers} workers)")
     print("peak RSS MB: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
