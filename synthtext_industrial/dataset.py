@@ -91,6 +91,10 @@ def _shard_problems(out: Path, fmt: str, entry: dict) -> list[str]:
             problems.append(f"{name}: content hash differs from the manifest")
         if count != entry["records"]:
             problems.append(f"{name}: holds {count} records, the manifest says {entry['records']}")
+    except CorruptRecord as exc:
+        if exc.record is None:  # cannot be opened at all (LMDB truncated, not LMDB): nothing more to read
+            return problems + [f"{name}: {exc.reason}"]
+        problems.append(f"{name}: unreadable ({exc})")
     except Exception as exc:  # unreadable: the record walk below names where
         problems.append(f"{name}: unreadable ({exc})")
 

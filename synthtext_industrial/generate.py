@@ -8,18 +8,29 @@ renders and writes its shard into OUT, which must be a folder every worker can
 reach at the same path. Either way a shard is written under a temporary name,
 renamed when complete, then recorded with its content hash in `manifest.json`;
 a rerun of the same command keeps recorded shards whose hash still matches and
-redoes the rest.
+redoes the rest. Write errors (full disk, read-only folder) and dead workers
+become DatasetErrors that say so; docs/robustness.md lists every fault tried.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import multiprocessing as mp
 import os
+import shutil
+import signal
+import threading
 import time
+from collections import deque
+from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
+
+import lmdb
 
 from . import __version__
 from .crops import line_crops
@@ -32,6 +43,8 @@ from .textgen import charset
 MANIFEST_SCHEMA = "synthtext-industrial/manifest/1"
 CROP_FORMAT = "png"
 ENGINES = ("local", "dask")
+FAULT_ENV = "SYNTHTEXT_INDUSTRIAL_FAULT"
+POOL_RESTARTS = 3  # render pools replaced after a worker process died, per run
 
 
 class DatasetError(RuntimeError):
@@ -53,6 +66,81 @@ class ShardPlan:
 def plan_shards(n: int, shard_size: int) -> list[ShardPlan]:
     starts = range(0, n, shard_size)
     return [ShardPlan(k, start, min(start + shard_size, n), len(starts)) for k, start in enumerate(starts)]
+
+
+def _fault(point: str) -> None:
+    """Test hook: `SYNTHTEXT_INDUSTRIAL_FAULT=ACTION:POINT[:ONCE_FILE]` fails a run at POINT.
+
+    ACTION `kill` sends SIGKILL to this process, `enospc` raises a disk-full OSError. With
+    ONCE_FILE only the first process to create that file is hit (for worker deaths that a
+    retry must survive). Points: render (in a render worker), record (before a record is
+    stored), finish-crops / finish-images (before that shard's rename), shard-done (after
+    the renames, before the manifest records the shard). Unset, it does nothing.
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    action, where, *once = spec.split(":", 2)
+    if where != point:
+        return
+    if once:
+        try:
+            os.close(os.open(once[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "enospc":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+_STOP = threading.Event()  # set by the first Ctrl-C during a local run
+
+
+def _stop_point() -> None:
+    """Where a deferred Ctrl-C takes effect: between records, never inside multiprocessing's own code."""
+    if _STOP.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """The first Ctrl-C stops the run at the next record; a second one at once.
+
+    A KeyboardInterrupt raised anywhere (e.g. while the pool starts a worker)
+    leaves half-started workers that print tracebacks; this keeps it clean.
+    Only when this is the main thread and SIGINT has Python's default handler.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def first(signum, frame) -> None:
+        _STOP.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    _STOP.clear()
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _STOP.clear()
+
+
+def _write_failure(out: Path, what: str, exc: BaseException) -> DatasetError:
+    """A write error as the user should read it: what failed, why, and that a rerun resumes."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        free = None
+    low = free is not None and free < 64 << 20  # LMDB reports a full disk as EIO
+    if low or (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
+        reason += f"; the disk holding {out} is full" + (f" ({free / 1e6:.1f} MB free)" if low else "")
+    return DatasetError(f"writing {what} failed: {reason}. Finished shards are kept; free space or fix the folder, "
+                        f"then rerun the same command to resume")
 
 
 def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Record:
@@ -78,10 +166,14 @@ def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Re
 def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records: Iterable[Record],
                 progress: Callable[[int], None] | None = None) -> list[dict]:
     """Write one shard of each kind from `records` (in index order); returns their manifest entries."""
-    sinks = {k: ShardSink(fmt, k, out / shard_relpath(fmt, k, plan.number, plan.total)) for k in kinds}
+    sinks, finished = {}, []
     lines = chars = longest = 0
     try:
+        for k in kinds:
+            sinks[k] = ShardSink(fmt, k, out / shard_relpath(fmt, k, plan.number, plan.total))
         for record in records:
+            _stop_point()
+            _fault("record")
             for sink in sinks.values():
                 sink.add(record)
             lines += record.lines
@@ -90,10 +182,16 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
             if progress:
                 progress(1)
         for k in reversed(kinds):  # crops first: the page shard's final name appears last
-            sinks[k].finish()
-    except BaseException:
+            _fault(f"finish-{k}")
+            finished.append(sinks[k].finish())
+        _fault("shard-done")
+    except BaseException as exc:
         for sink in sinks.values():
             sink.abort()
+        for path in finished:  # a crop shard whose page shard failed goes too
+            remove_shard(path)
+        if isinstance(exc, (OSError, lmdb.Error)):
+            raise _write_failure(out, f"shard {plan.name} into {out}", exc) from None
         raise
     entries = []
     for k in kinds:
@@ -114,22 +212,72 @@ def _init_worker(recipe: Recipe, seed: int, with_crops: bool) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one process per core already
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    _exit_with_parent()
     _WORKER.update(recipe=recipe, seed=seed, with_crops=with_crops)
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the generate process dies (SIGKILL, OOM killer): else it waits forever on its queue."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's sentinel closes, i.e. when it is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _render_in_worker(index: int) -> Record:
+    _fault("render")
     return render_record(_WORKER["recipe"], _WORKER["seed"], index, _WORKER["with_crops"])
 
 
 def _records(recipe: Recipe, seed: int, indices: list[int], with_crops: bool, workers: int) -> Iterator[Record]:
-    """Rendered records in index order, from `workers` processes."""
+    """Rendered records in index order, from `workers` processes.
+
+    At most a few samples per worker are in flight, so memory stays flat however large N is.
+    A worker that dies (killed, out of memory) breaks the pool: a new pool renders what was
+    in flight, up to POOL_RESTARTS times, then the run stops with a DatasetError.
+    """
     if workers <= 1 or len(indices) <= 1:
         for i in indices:
             yield render_record(recipe, seed, i, with_crops)
         return
     ctx = mp.get_context("spawn" if os.name != "posix" else "forkserver")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(recipe, seed, with_crops)) as pool:
-        yield from pool.imap(_render_in_worker, indices, chunksize=2)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(recipe, seed, with_crops))
+
+    pool, restarts, todo, pending = new_pool(), 0, iter(indices), deque()
+    try:
+        while True:
+            while len(pending) < 4 * workers:
+                i = next(todo, None)
+                if i is None:
+                    break
+                pending.append((i, pool.submit(_render_in_worker, i)))
+            if not pending:
+                return
+            try:
+                record = pending[0][1].result()
+            except BrokenProcessPool:
+                restarts += 1
+                if restarts > POOL_RESTARTS:
+                    raise DatasetError(f"render worker processes died {restarts} times (killed, or out of memory?) "
+                                       f"while rendering sample {pending[0][0]}; finished shards are kept, rerun "
+                                       f"the same command to resume (perhaps with fewer --workers)") from None
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+                pending = deque((i, pool.submit(_render_in_worker, i)) for i, _ in pending)
+                continue
+            pending.popleft()
+            yield record
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_local(job: dict, todo: list[ShardPlan], workers: int, progress, on_shard) -> None:
@@ -150,6 +298,7 @@ def dask_shard_task(job: dict, plan: ShardPlan) -> list[dict]:
     import cv2
 
     cv2.setNumThreads(1)
+    _fault("render")
     records = (render_record(job["recipe"], job["seed"], i, job["with_crops"]) for i in range(plan.start, plan.stop))
     return write_shard(job["out"], job["fmt"], job["kinds"], plan, records)
 
@@ -169,7 +318,18 @@ def _run_dask(job: dict, todo: list[ShardPlan], workers: int, scheduler: str | N
                                      retries=2): plan for plan in todo}
             try:
                 for future in as_completed(futures):
-                    on_shard(future.result())
+                    try:
+                        entries = future.result()
+                    except Exception as exc:
+                        if type(exc).__name__ != "KilledWorker":
+                            raise
+                        import dask
+
+                        tries = dask.config.get("distributed.scheduler.allowed-failures", 3) + 1
+                        raise DatasetError(f"Dask workers died {tries} times running "
+                                           f"{futures[future].name} (killed, or out of memory?); finished shards "
+                                           f"are kept, rerun the same command to resume") from None
+                    on_shard(entries)
                     if progress:
                         progress(futures[future].stop - futures[future].start)
             except BaseException:
@@ -200,10 +360,14 @@ def read_manifest(out: Path) -> dict | None:
 
 def _write_manifest(out: Path, manifest: dict) -> None:
     tmp = _manifest_path(out).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(_manifest_path(out))
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(_manifest_path(out))
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_failure(out, str(_manifest_path(out)), exc) from None
 
 
 def _identity(recipe: Recipe, seed: int, fmt: str, shard_size: int, with_crops: bool) -> dict:
@@ -230,7 +394,10 @@ class Summary:
 
 
 def _lock(out: Path):
-    handle = open(out / ".lock", "w")
+    try:
+        handle = open(out / ".lock", "w")
+    except OSError as exc:
+        raise DatasetError(f"cannot write to the output folder {out}: {exc.strerror}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -339,7 +506,8 @@ def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops,
     if engine == "dask" and todo:
         _run_dask(job, todo, workers, scheduler, progress, on_shard)
     elif todo:
-        _run_local(job, todo, workers, progress, on_shard)
+        with _deferred_interrupt():
+            _run_local(job, todo, workers, progress, on_shard)
     summary.seconds = time.perf_counter() - start_time
 
     images = [e for e in manifest["shards"] if e["kind"] == "images"]

@@ -123,12 +123,35 @@ class ShardWriter:
     def abort(self) -> None:
         try:
             self.env.close()
+        except lmdb.Error:
+            pass
         finally:
             shutil.rmtree(self.tmp_path, ignore_errors=True)
 
 
 def open_readonly(path: Path) -> lmdb.Environment:
-    return lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, subdir=True)
+    """A read-only environment; CorruptRecord if the shard is missing, not LMDB, or shorter than its header says.
+
+    LMDB maps the file: reading a page past the end of a truncated file would kill
+    the process with SIGBUS, so the length is checked against the last page the
+    header records before anything is read.
+    """
+    from .tfrecord_store import CorruptRecord
+
+    try:
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, subdir=True)
+    except lmdb.Error as exc:
+        raise CorruptRecord(f"cannot open the LMDB shard ({exc})", path) from None
+    try:
+        needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+        size = os.path.getsize(Path(path) / "data.mdb")
+    except (lmdb.Error, OSError) as exc:
+        env.close()
+        raise CorruptRecord(f"cannot open the LMDB shard ({exc})", path) from None
+    if size < needed:
+        env.close()
+        raise CorruptRecord(f"truncated: data.mdb holds {size} bytes, its header needs {needed}", path)
+    return env
 
 
 MAX_OPEN_READERS = 64  # per process: a dataset of thousands of shards must not exhaust file descriptors

@@ -165,14 +165,42 @@ def _describe_error(err: dict) -> str:
     return f"field `{_field_path(loc)}`: {message}"
 
 
+def _shorten(line: str, limit: int = 2000) -> str:
+    return line if len(line) <= limit else line[:limit] + " ..."
+
+
 def format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = [_describe_error(e) for e in exc.errors(include_url=False)]
+    lines = [_shorten(_describe_error(e)) for e in exc.errors(include_url=False)]
     unique = list(dict.fromkeys(lines))
     head = f"{source}: invalid recipe" + (f" ({len(unique)} problems)" if len(unique) > 1 else "")
     return head + "\n  " + "\n  ".join(unique[:12]) + ("\n  ..." if len(unique) > 12 else "")
 
 
 # ----------------------------------------------------------------------------- loading
+
+MAX_VALUES = 100_000  # a real recipe holds a few hundred
+MAX_DEPTH = 50
+
+
+def _check_size(data: Any, source: str) -> None:
+    """Refuse documents that anchors and aliases blow up (a few lines can expand to billions of values).
+
+    Counts values with aliases expanded, stopping at the limit, so the check itself stays cheap.
+    """
+    count, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise RecipeError(f"{source}: the recipe expands to more than {MAX_VALUES} values "
+                              f"(YAML anchors and aliases nested in each other?); write it out plainly")
+        if depth > MAX_DEPTH:
+            raise RecipeError(f"{source}: the recipe is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack += [(v, depth + 1) for kv in node.items() for v in kv]
+        elif isinstance(node, (list, tuple)):
+            stack += [(v, depth + 1) for v in node]
+
 
 def _compile_fonts(recipe: Recipe, source: str) -> None:
     """Match fonts to text blocks by glyph coverage, before any rendering."""
@@ -215,6 +243,7 @@ def recipe_from_dict(data: Any, source: str = "<memory>", base_dir: str | Path =
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: a recipe must be a mapping of sections (canvas, text, fonts, ...); "
                           f"got {type(data).__name__}")
+    _check_size(data, source)
     base = Path(base_dir).resolve()
     roots = [base] + [Path(r).resolve() for r in (assets_roots or [])] + bundled_roots()
     try:
@@ -250,4 +279,6 @@ def load_recipe(path: str | Path, assets_roots: list[str | Path] | None = None) 
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RecipeError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise RecipeError(f"{source}: the recipe is nested too deeply to read") from None
     return recipe_from_dict(data, source, path.parent, assets_roots, text)

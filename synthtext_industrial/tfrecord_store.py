@@ -210,8 +210,12 @@ class TFRecordShardWriter:
         return self.final_path
 
     def abort(self) -> None:
-        self._file.close()
-        self.tmp_path.unlink(missing_ok=True)
+        try:
+            self._file.close()  # flushes: fails again on a full disk
+        except OSError:
+            pass
+        finally:
+            self.tmp_path.unlink(missing_ok=True)
 
 
 def file_hash(path: Path) -> tuple[str, int]:

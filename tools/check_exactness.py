@@ -34,9 +34,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    per_recipe = max(args.n // len(RECIPES), 1)
+    # exactly N in all: the first N % len(RECIPES) recipes get one sample more
+    per_recipe = [args.n // len(RECIPES) + (k < args.n % len(RECIPES)) for k in range(len(RECIPES))]
     chunk = 100
-    jobs = [(str(p), args.seed, s, min(s + chunk, per_recipe)) for p in RECIPES for s in range(0, per_recipe, chunk)]
+    jobs = [(str(p), args.seed, s, min(s + chunk, count)) for p, count in zip(RECIPES, per_recipe)
+            for s in range(0, count, chunk)]
     totals: dict[str, list[int]] = {p.stem: [0, 0] for p in RECIPES}
     with ProcessPoolExecutor(args.workers) as pool:
         for name, count, failures in pool.map(check_range, jobs):
