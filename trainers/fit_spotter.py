@@ -8,16 +8,15 @@ Validation is end to end (detect, then read the detections) and early stopping f
 """
 from __future__ import annotations
 
-import json
 import math
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from . import lines as line_data
-from .fit_recognizer import TrainSettings, _strategy
+from . import loop
+from .loop import TrainSettings
 from .spotter import STRIDE, Spotter, SpotterConfig, auto_roi_width, encode_targets, page_boxes, spot_batch
 from .text import Charset
 
@@ -143,137 +142,64 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
 
     run, settings = Path(run), settings or TrainSettings()
     data = [Path(d) for d in data]
-    if resume:
-        if not (run / "config.json").exists():
-            raise FileNotFoundError(f"{run} has no config.json: nothing to resume")
-        config = SpotterConfig.load(run / "config.json")
-        saved = json.loads((run / "training.json").read_text())
-        settings = TrainSettings(**{**saved["settings"], "epochs": settings.epochs,
-                                    "max_seconds": settings.max_seconds})
-        val = val or saved.get("val")
-    else:
-        config = config or SpotterConfig()
-        if (run / "checkpoints").exists():
-            raise FileExistsError(f"{run} already holds a training run; pass --resume to continue it or choose "
-                                  f"another --out")
+
+    def new_config():
         charset = line_data.dataset_charset(data + ([Path(val)] if val else []))
-        config = SpotterConfig(**{**config.__dict__, "charset": charset})
-        if config.roi_width <= 0:
-            config = SpotterConfig(**{**config.__dict__, "roi_width": auto_roi_width(line_data.max_line_length(data))})
+        fresh = SpotterConfig(**{**(config or SpotterConfig()).__dict__, "charset": charset})
+        if fresh.roi_width <= 0:
+            fresh = SpotterConfig(**{**fresh.__dict__, "roi_width": auto_roi_width(line_data.max_line_length(data))})
+        return fresh
+
+    config, settings, val = loop.start_run(run, settings, val, resume, SpotterConfig.load, new_config)
     config.validate(line_data.max_line_length(data))
     run.mkdir(parents=True, exist_ok=True)
     config.save(run / "config.json")
     manifests = [line_data.manifest(d) for d in data]
     page_count = sum(m["counts"]["images"] for m in manifests)
     steps_per_epoch = settings.steps_per_epoch or max(1, math.ceil(page_count / settings.batch_size))
-    line_data.dump_json(run / "training.json", {
-        "model": "spotter",
-        "data": [{"path": str(d), "recipe_sha256": m["recipe_sha256"], "seed": m["seed"], "n": m["n"],
-                  "pages": m["counts"]["images"], "lines": m["counts"]["lines"]} for d, m in zip(data, manifests)],
-        "val": str(val) if val else None,
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
-    })
+    loop.write_training_json(run, "spotter", data, manifests, val, settings)
 
     tf.keras.utils.set_random_seed(settings.seed)
-    strategy = _strategy()
+    strategy = loop.strategy()
     train_batches = page_batches(data, config, settings.batch_size, weights=settings.weights, seed=settings.seed)
-    val_pages = settings.val_lines
     eval_batch = max(1, min(8, settings.batch_size))
     if val:
         val_batches = page_batches([val], config, eval_batch, shuffle=0, repeat=False)
     else:
         val_batches = page_batches(data, config, eval_batch, shuffle=0, repeat=False)
         log("no --val given: validation is measured on training pages")
-
     with strategy.scope():
         model = Spotter(config)
-        optimizer = tf.keras.optimizers.Adam(settings.learning_rate, clipnorm=5.0)
-        optimizer.build(model.trainable_variables)  # slots exist before a restore, so --resume restores them
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = tf.train.Checkpoint(**model.checkpoint_items(), optimizer=optimizer, step=step,
-                                         epoch=epoch_var)
-    manager = tf.train.CheckpointManager(checkpoint, str(run / "checkpoints"), max_to_keep=2)
-    history: list[dict] = []
-    best = {"epoch": -1, "e2e_f1": -1.0, "f1": -1.0}
-    if resume and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        previous = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
-        history = [h for h in previous.get("history", []) if h["epoch"] < int(epoch_var.numpy())]
-        best = previous.get("best", best)
-        log(f"resuming {run} at epoch {int(epoch_var.numpy())}, step {int(step.numpy())}")
-
     replicas = strategy.num_replicas_in_sync
 
-    @tf.function
-    def train_step(batch):
-        def replica(b):
-            with tf.GradientTape() as tape:
-                losses = spotter_losses(model, b)
-                scaled = losses["total"] / replicas
-            variables = model.trainable_variables
-            grads = tape.gradient(scaled, variables)
-            optimizer.apply_gradients(zip(grads, variables))
-            return {k: v / replicas for k, v in losses.items()}
+    def make_step(optimizer):
+        @tf.function
+        def train_step(batch):
+            def replica(b):
+                with tf.GradientTape() as tape:
+                    losses = spotter_losses(model, b)
+                    scaled = losses["total"] / replicas
+                grads = tape.gradient(scaled, model.trainable_variables)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                return {k: v / replicas for k, v in losses.items()}
 
-        losses = strategy.run(replica, args=(batch,))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in losses.items()}
+            losses = strategy.run(replica, args=(batch,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in losses.items()}
 
-    writer = tf.summary.create_file_writer(str(run / "logs"))
-    done_in_epoch = int(step.numpy()) - int(epoch_var.numpy()) * steps_per_epoch
+        return train_step
+
+    def validation() -> loop.Validation:
+        score = validate(model, val_batches, settings.val_lines)
+        # detection F1 breaks ties while it reads nothing yet
+        return loop.Validation(score.as_dict(), (score.e2e_f1, score.f1),
+                               f"detection F1 {score.f1:.3f}, end-to-end F1 {score.e2e_f1:.3f}, string acc "
+                               f"{score.string_accuracy:.3f} ({score.pages} pages)")
+
     fields = ("image", "score", "geometry", "boxes", "labels", "length", "count")
-    stream = iter(strategy.experimental_distribute_dataset(
-        train_batches.skip(int(step.numpy())).map(lambda b: {k: b[k] for k in fields})))
-    started = time.perf_counter()
-    stale = len([h for h in history if h["epoch"] > best["epoch"]]) if best["epoch"] >= 0 else 0
-    while int(epoch_var.numpy()) < settings.epochs:
-        epoch = int(epoch_var.numpy())
-        t0, losses, pages_seen = time.perf_counter(), [], 0
-        for _ in range(max(done_in_epoch, 0), steps_per_epoch):
-            losses.append({k: float(v) for k, v in train_step(next(stream)).items()})
-            step.assign_add(1)
-            pages_seen += settings.batch_size
-            if int(step.numpy()) % 200 == 0:
-                manager.save(checkpoint_number=int(step.numpy()))
-        done_in_epoch = 0
-        seconds = time.perf_counter() - t0
-        score = validate(model, val_batches, val_pages)
-        mean = {k: float(np.mean([l[k] for l in losses])) for k in losses[0]} if losses else {}
-        entry = {"epoch": epoch, "step": int(step.numpy()), "loss": mean.get("total"),
-                 **{f"loss_{k}": v for k, v in mean.items() if k != "total"},
-                 **{f"val_{k}": v for k, v in score.as_dict().items()},
-                 "pages_per_s": pages_seen / seconds if seconds else 0.0}
-        history.append(entry)
-        with writer.as_default():
-            for key, value in entry.items():
-                if key not in ("epoch", "step") and value is not None:
-                    tf.summary.scalar(key, value, step=int(step.numpy()))
-        if (score.e2e_f1, score.f1) > (best["e2e_f1"], best.get("f1", -1.0)):  # detection breaks ties (no reading yet)
-            best = {"epoch": epoch, "e2e_f1": score.e2e_f1, "string_accuracy": score.string_accuracy,
-                    "f1": score.f1}
-            model.save_weights(run / "best.weights.h5")
-            stale = 0
-        else:
-            stale += 1
-            if best["e2e_f1"] > 0 and stale % settings.lr_patience == 0:
-                optimizer.learning_rate.assign(optimizer.learning_rate * settings.lr_factor)
-                log(f"learning rate cut to {float(optimizer.learning_rate.numpy()):.2e}")
-        entry["learning_rate"] = float(optimizer.learning_rate.numpy())
-        epoch_var.assign_add(1)
-        manager.save(checkpoint_number=int(step.numpy()))
-        line_data.dump_json(run / "metrics.json", {"history": history, "best": best,
-                                                   "steps_per_epoch": steps_per_epoch})
-        loss_text = " ".join(f"{k} {v:.3f}" for k, v in mean.items())
-        log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss_text or '-'}; val detection F1 {score.f1:.3f}, "
-            f"end-to-end F1 {score.e2e_f1:.3f}, string acc {score.string_accuracy:.3f} ({score.pages} pages), "
-            f"{entry['pages_per_s']:.1f} pages/s")
-        if stale >= settings.patience:
-            log(f"early stop: no better validation end-to-end F1 for {stale} epochs")
-            break
-        if settings.max_seconds is not None and time.perf_counter() - started >= settings.max_seconds:
-            log(f"time budget of {settings.max_seconds:.0f} s reached")
-            break
-    return {"history": history, "best": best, "steps_per_epoch": steps_per_epoch}
+    trainer = loop.Trainer(model, model.checkpoint_items(), make_step,
+                           train_batches.map(lambda b: {k: b[k] for k in fields}), validation, "pages",
+                           rank_names=("e2e_f1", "f1"))
+    return loop.fit(run, trainer, settings, steps_per_epoch, strategy, resume, log)
 
 
 def load_spotter(run: str | Path, which: str = "best") -> Spotter:
