@@ -317,7 +317,9 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
               help="the best validation epoch's weights, or the latest checkpoint")
 @click.option("--draw", default=None, type=click.Path(file_okay=False),
               help="spotter runs: write each image with its boxes and texts drawn into this folder")
-def predict(run, images, which, draw) -> None:
+@click.option("--beam-width", default=0, type=click.IntRange(0),
+              help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
+def predict(run, images, which, draw, beam_width) -> None:
     """Read the text in IMAGES with a trained run: line images (recognizer) or whole pages (spotter).
 
     A recognizer prints `path<TAB>text<TAB>confidence`; a spotter prints
@@ -358,7 +360,7 @@ def predict(run, images, which, draw) -> None:
     from trainers.recognizer import read_lines
 
     model, config = load_recognizer(run, which)
-    for path, reading in zip(images, read_lines(model, config, loaded)):
+    for path, reading in zip(images, read_lines(model, config, loaded, beam_width=beam_width)):
         click.echo(f"{path}\t{reading.text}\t{reading.confidence:.3f}")
 
 
@@ -375,7 +377,9 @@ def predict(run, images, which, draw) -> None:
 @click.option("--only", default=None, help="compare only these characters (others are removed from both texts)")
 @click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
               help="where predictions.csv and failures.png go  [default: RUN/eval-<data name>]")
-def evaluate(run, data, images, labels, limit, ignore_case, only, output) -> None:
+@click.option("--beam-width", default=0, type=click.IntRange(0),
+              help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
+def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_width) -> None:
     """String and character accuracy (published Table 2), predictions.csv and a sheet of the worst failures.
 
     For a spotter run (pages, --data only): detection precision, recall and F1 at IoU 0.5 and end-to-end
@@ -407,7 +411,7 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output) -> Non
             items = itertools.islice(items, limit)
     target = Path(output or Path(run) / f"eval-{name}")
     try:
-        result = evaluate_recognizer(run, items, target, ignore_case=ignore_case, only=only)
+        result = evaluate_recognizer(run, items, target, ignore_case=ignore_case, only=only, beam_width=beam_width)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")

@@ -136,6 +136,10 @@ def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):
     assert "3 lines" in result.output
     result = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(photos / "0.png")])
     assert result.exit_code == 0 and result.output.startswith(str(photos / "0.png") + "\t")
+    beam = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--images", str(photos), "--beam-width", "4",
+                                     "-o", str(tmp_path / "beam")])
+    assert beam.exit_code == 0 and "3 lines" in beam.output, beam.output
+    assert len(list(csv.DictReader(open(tmp_path / "beam" / "predictions.csv")))) == 3
 
 
 def test_augmentation_is_repeatable_for_a_seed(tiny_data):

@@ -26,6 +26,24 @@ def test_greedy_respects_sequence_lengths():
     assert ctc_greedy(logits, 3, lengths=[2, 4]) == [[0], [2, 0]]
 
 
+def test_beam_search_sums_the_paths_of_a_labelling():
+    """Two steps over {A, blank}, each 0.4 / 0.6: the best path is blank-blank ("", 0.36), but "A" has three
+    paths (A A, A -, - A: 0.16 + 0.24 + 0.24 = 0.64), so beam search reads "A" and greedy reads ""."""
+    pytest.importorskip("tensorflow")
+    from trainers.text import ctc_beam
+
+    logits = np.log(np.array([[[0.4, 0.6], [0.4, 0.6]]], np.float32))
+    assert ctc_greedy(logits, blank=1) == [[]]
+    labels, probability = ctc_beam(logits, blank=1, beam_width=4)
+    assert labels == [[0]] and probability[0] == pytest.approx(0.64, abs=1e-4)
+    # on a confident sequence both agree, repeats and blanks handled as greedy does
+    path = [0, 0, 3, 0, 1, 1, 3, 3, 2]
+    sure = np.concatenate([one_hot_logits(path, 4), one_hot_logits([2, 2, 3, 3, 3, 3, 3, 3, 3], 4)])
+    assert ctc_beam(sure, 3)[0] == ctc_greedy(sure, 3) == [[0, 0, 1, 2], [2]]
+    with pytest.raises(ValueError, match="blank last"):
+        ctc_beam(sure, 0)
+
+
 def test_charset_encode_refuses_unknown_characters():
     charset = Charset("0123456789")
     assert charset.encode("907") == [9, 0, 7]

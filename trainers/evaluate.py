@@ -65,13 +65,13 @@ def labelled_images(labels: str | Path) -> Iterator[tuple[str, np.ndarray, str]]
         yield str(path), image, text
 
 
-def predict_all(model, config, items, batch_size: int = 64) -> list[Prediction]:
+def predict_all(model, config, items, batch_size: int = 64, beam_width: int = 0) -> list[Prediction]:
     from .recognizer import read_lines
 
     predictions, batch = [], []
 
     def flush():
-        readings = read_lines(model, config, [image for _, image, _ in batch], batch_size)
+        readings = read_lines(model, config, [image for _, image, _ in batch], batch_size, beam_width)
         predictions.extend(Prediction(src, truth, r.text, r.confidence, image)
                            for (src, image, truth), r in zip(batch, readings))
         batch.clear()
@@ -118,14 +118,14 @@ def failure_sheet(predictions: list[Prediction], ignore_case: bool, only: str | 
 
 
 def evaluate_recognizer(run: str | Path, items, out_dir: str | Path, ignore_case: bool = False,
-                        only: str | None = None, batch_size: int = 64) -> Accuracy:
+                        only: str | None = None, batch_size: int = 64, beam_width: int = 0) -> Accuracy:
     """Read every item, score it, write predictions.csv and failures.png into out_dir."""
     import cv2
 
     from .fit_recognizer import load_recognizer
 
     model, config = load_recognizer(run)
-    predictions = predict_all(model, config, items, batch_size)
+    predictions = predict_all(model, config, items, batch_size, beam_width)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / "predictions.csv", predictions, ignore_case, only)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .backbones import build_backbone, check_backbone, horizontal_stride
-from .text import Charset, ctc_greedy
+from .text import Charset, ctc_beam, ctc_greedy
 
 
 @dataclass
@@ -95,13 +95,20 @@ class LineReading:
     logits: np.ndarray = field(repr=False)
 
 
-def read_lines(model, config: RecognizerConfig, images: list[np.ndarray], batch_size: int = 64) -> list[LineReading]:
-    """Recognise a list of grayscale line images."""
+def read_lines(model, config: RecognizerConfig, images: list[np.ndarray], batch_size: int = 64,
+               beam_width: int = 0) -> list[LineReading]:
+    """Recognise a list of grayscale line images: greedy decoding, or beam search with beam_width > 0
+    (confidence is then the labelling's probability)."""
     charset = Charset(config.charset)
     readings = []
     for start in range(0, len(images), batch_size):
         batch = np.stack([preprocess_line(im, config.height, config.width) for im in images[start:start + batch_size]])
         logits = np.asarray(model(batch, training=False))
+        if beam_width > 0:
+            labellings, probabilities = ctc_beam(logits, charset.blank, beam_width)
+            readings += [LineReading(charset.decode(labels), float(p), row)
+                         for labels, p, row in zip(labellings, probabilities, logits)]
+            continue
         probabilities = _softmax(logits)
         for labels, probs, row in zip(ctc_greedy(logits, charset.blank), probabilities, logits):
             best = probs.max(axis=-1)

@@ -57,6 +57,25 @@ def ctc_greedy(logits: np.ndarray, blank: int, lengths: Sequence[int] | None = N
     return out
 
 
+def ctc_beam(logits: np.ndarray, blank: int, beam_width: int = 8) -> tuple[list[list[int]], np.ndarray]:
+    """Most probable labelling per sequence (CTC prefix beam search, TensorFlow's decoder) and its probability.
+
+    Greedy decoding takes the best path; a labelling's probability is the sum over all its paths, so
+    the two differ where several weaker paths agree. logits: [B, T, C] with the blank last.
+    """
+    import tensorflow as tf
+
+    logits = np.asarray(logits, np.float32)
+    if blank != logits.shape[-1] - 1:
+        raise ValueError(f"TensorFlow's beam search needs the blank last (index {logits.shape[-1] - 1}), got {blank}")
+    batch, steps = logits.shape[:2]
+    log_probs = tf.nn.log_softmax(tf.transpose(logits, [1, 0, 2]), axis=-1)
+    decoded, scores = tf.nn.ctc_beam_search_decoder(log_probs, tf.fill([batch], steps), beam_width=beam_width,
+                                                    top_paths=1)
+    dense = tf.sparse.to_dense(decoded[0], default_value=-1).numpy().reshape(batch, -1)
+    return [[int(k) for k in row if k >= 0] for row in dense], np.exp(scores.numpy()[:, 0])
+
+
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
     if len(a) < len(b):
