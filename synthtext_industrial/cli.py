@@ -214,60 +214,78 @@ def train() -> None:
     """Train a model straight from dataset shards (needs the [tf] extra)."""
 
 
+def _training_options(unit: str, batch_size: int):
+    """The options both `train` commands share, defined once so that they stay alike."""
+    options = [
+        click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, file_okay=False),
+                     help=f"dataset folder written by generate (its {unit} are read); repeat to mix several"),
+        click.option("--weight", "weights", multiple=True, type=click.FloatRange(min=0, min_open=True),
+                     help="sampling weight per --data, in the same order (like DTRB's batch_ratio); default equal"),
+        click.option("--val", default=None, type=click.Path(exists=True, file_okay=False),
+                     help=f"held-out dataset for validation and early stopping (default: training {unit})"),
+        click.option("--epochs", default=10, type=click.IntRange(1)),
+        click.option("--batch-size", default=batch_size, type=click.IntRange(1)),
+        click.option("--steps-per-epoch", default=None, type=click.IntRange(1),
+                     help=f"default: one pass over the {unit}"),
+        click.option("--learning-rate", default=1e-3, type=click.FloatRange(min=0, min_open=True)),
+        click.option("--patience", default=5, type=click.IntRange(1), help="early stopping patience in epochs"),
+        click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
+                     help="stop after the epoch that passes this training time"),
+        click.option("--seed", default=0, type=click.IntRange(0)),
+        click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="run directory"),
+        click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint"),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) -> dict:
+    """Run a trainer with the shared options checked; its errors become one-line CLI errors."""
+    from trainers.loop import TrainSettings
+
+    if weights and len(weights) != len(data):
+        raise click.BadParameter(f"give one --weight per --data ({len(data)}), got {len(weights)}",
+                                 param_hint="--weight")
+    settings = TrainSettings(weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None,
+                             **settings)
+    try:
+        return fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @train.command("recognizer")
-@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="dataset folder written by generate; repeat to mix several")
-@click.option("--weight", "weights", multiple=True, type=click.FloatRange(min=0, min_open=True),
-              help="sampling weight per --data, in the same order (like DTRB's batch_ratio); default equal")
-@click.option("--val", default=None, type=click.Path(exists=True, file_okay=False),
-              help="held-out dataset for validation and early stopping (default: a slice of the training data)")
+@_training_options("lines", batch_size=32)
 @click.option("--backbone", default="small",
               type=click.Choice(["small", "mobilenetv3", "efficientnet-b0", "efficientnet-b1", "efficientnet-b2",
                                  "efficientnet-b3"]))
 @click.option("--height", default=32, type=click.IntRange(16), help="input height in pixels")
 @click.option("--width", default=0, type=click.IntRange(0),
               help="input width in pixels; 0: from the longest line in the data (1.5x what CTC needs, >= 128)")
-@click.option("--epochs", default=10, type=click.IntRange(1))
-@click.option("--batch-size", default=32, type=click.IntRange(1))
-@click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="default: one pass over the lines")
-@click.option("--learning-rate", default=1e-3, type=click.FloatRange(min=0, min_open=True))
-@click.option("--patience", default=5, type=click.IntRange(1), help="early stopping patience in epochs")
 @click.option("--augment", is_flag=True, help="online photometric augmentation with the package's effects")
-@click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
-              help="stop after the epoch that passes this training time")
-@click.option("--seed", default=0, type=click.IntRange(0))
-@click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="run directory")
-@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
                      learning_rate, patience, augment, max_minutes, seed, run, resume) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
-    from trainers.fit_recognizer import TrainSettings, train_recognizer as fit
+    from trainers.fit_recognizer import train_recognizer as fit
     from trainers.recognizer import RecognizerConfig
 
-    if weights and len(weights) != len(data):
-        raise click.BadParameter(f"give one --weight per --data ({len(data)}), got {len(weights)}",
-                                 param_hint="--weight")
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                             steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment,
-                             weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None)
-    config = RecognizerConfig(backbone=backbone, height=height, width=width)
-    try:
-        metrics = fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+    metrics = _fit(fit, data, weights, val, run, resume, RecognizerConfig(backbone=backbone, height=height,
+                                                                          width=width), max_minutes,
+                   epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                   steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: string accuracy {best['string_accuracy']:.4f}, "
                f"char accuracy {best.get('char_accuracy', 0):.4f}; run in {run}")
 
 
 @train.command("spotter")
-@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="dataset folder of pages written by generate; repeat to mix several")
-@click.option("--weight", "weights", multiple=True, type=click.FloatRange(min=0, min_open=True),
-              help="sampling weight per --data, in the same order; default equal")
-@click.option("--val", default=None, type=click.Path(exists=True, file_okay=False),
-              help="held-out dataset for validation and early stopping (default: training pages)")
+@_training_options("pages", batch_size=8)
 @click.option("--backbone", default="small",
               type=click.Choice(["small", "efficientnet-b0", "efficientnet-b1", "efficientnet-b2",
                                  "efficientnet-b3"]))
@@ -275,36 +293,18 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
 @click.option("--width", default=800, type=click.IntRange(32), help="input width (a multiple of 32)")
 @click.option("--roi-width", default=0, type=click.IntRange(0),
               help="CTC steps per box; 0: 3 per character of the longest line")
-@click.option("--epochs", default=10, type=click.IntRange(1))
-@click.option("--batch-size", default=8, type=click.IntRange(1))
-@click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="default: one pass over the pages")
 @click.option("--val-pages", default=64, type=click.IntRange(1), help="validation pages per epoch")
-@click.option("--learning-rate", default=1e-3, type=click.FloatRange(min=0, min_open=True))
-@click.option("--patience", default=5, type=click.IntRange(1), help="early stopping patience in epochs")
-@click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
-              help="stop after the epoch that passes this training time")
-@click.option("--seed", default=0, type=click.IntRange(0))
-@click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="run directory")
-@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
 def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs, batch_size, steps_per_epoch,
                   val_pages, learning_rate, patience, max_minutes, seed, run, resume) -> None:
     """Train the end-to-end text spotter (FOTS-style: shared backbone, detection and recognition heads)."""
     _need_tensorflow()
-    from trainers.fit_recognizer import TrainSettings
     from trainers.fit_spotter import train_spotter as fit
     from trainers.spotter import SpotterConfig
 
-    if weights and len(weights) != len(data):
-        raise click.BadParameter(f"give one --weight per --data ({len(data)}), got {len(weights)}",
-                                 param_hint="--weight")
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                             steps_per_epoch=steps_per_epoch, val_lines=val_pages, patience=patience, seed=seed,
-                             weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None)
     config = SpotterConfig(backbone=backbone, height=height, width=width, roi_width=roi_width)
-    try:
-        metrics = fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+    metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
+                   learning_rate=learning_rate, steps_per_epoch=steps_per_epoch, val_lines=val_pages,
+                   patience=patience, seed=seed)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: end-to-end F1 {best['e2e_f1']:.4f}, detection F1 "
                f"{best.get('f1', 0):.4f}, string accuracy {best.get('string_accuracy', 0):.4f}; run in {run}")
