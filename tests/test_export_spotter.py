@@ -143,3 +143,12 @@ def test_standalone_script_spots_without_tensorflow(exported, tmp_path):
     expected = [f"{path}\t{','.join(str(round(v)) for v in s.box)}\t{s.text}\t{s.score:.3f}"
                 for path, spots in zip(paths, spot_pages(model, loaded)) for s in spots]
     assert len(expected) >= 2 and done.stdout.splitlines() == expected
+
+
+def test_pages_compare_by_text_and_box_whatever_the_order():
+    from trainers.parity import _pages_equal
+
+    page = [[[0, 0, 10, 10], "12", 0.9], [[20, 0, 30, 10], "34", 0.8]]
+    assert _pages_equal(page, page[::-1]) and _pages_equal([], [])
+    assert not _pages_equal(page, [[[0, 0, 10, 11.5], "12", 0.9], page[1]])  # a box 1.5 px off
+    assert not _pages_equal(page, [[[0, 0, 10, 10], "13", 0.9], page[1]]) and not _pages_equal(page, page[:1])

@@ -242,12 +242,17 @@ def spotter_worker(fmt: str, path: str, inputs: str, output: str, repeats: int, 
 
 
 def _pages_equal(a: list, b: list, tolerance: float = BOX_TOLERANCE_PX) -> bool:
-    """Same number of spots, same texts, boxes within tolerance (spots matched in order of their boxes)."""
+    """Same number of spots and each spot of `a` has its own spot in `b` with the same text and every box
+    coordinate within tolerance (nearest box first)."""
     if len(a) != len(b):
         return False
-    key = lambda s: (round(s[0][1] / 8), s[0][0])  # noqa: E731
-    for (box_a, text_a, _), (box_b, text_b, _) in zip(sorted(a, key=key), sorted(b, key=key)):
-        if text_a != text_b or np.abs(np.asarray(box_a) - np.asarray(box_b)).max() > tolerance:
+    unused = list(range(len(b)))
+    for box_a, text_a, _ in a:
+        if not unused:
+            return False
+        gaps = [float(np.abs(np.asarray(box_a) - np.asarray(b[k][0])).max()) for k in unused]
+        k = unused.pop(int(np.argmin(gaps)))
+        if min(gaps) > tolerance or b[k][1] != text_a:
             return False
     return True
 
