@@ -152,3 +152,22 @@ def test_pages_compare_by_text_and_box_whatever_the_order():
     assert _pages_equal(page, page[::-1]) and _pages_equal([], [])
     assert not _pages_equal(page, [[[0, 0, 10, 11.5], "12", 0.9], page[1]])  # a box 1.5 px off
     assert not _pages_equal(page, [[[0, 0, 10, 10], "13", 0.9], page[1]]) and not _pages_equal(page, page[:1])
+
+
+def test_export_a_spotter_from_the_cli(exported, tmp_path):
+    from click.testing import CliRunner
+
+    from synthtext_industrial.cli import main
+
+    root, _, _ = exported
+    result = CliRunner().invoke(main, ["export", str(root / "run"), "-o", str(tmp_path / "cli"), "--formats", "onnx",
+                                       "--data", str(root / "eval"), "--count", "5", "--repeats", "3",
+                                       "--weights", "last"])
+    assert result.exit_code == 0, result.output
+    assert "parity: PASSED" in result.output and (tmp_path / "cli" / "spotter_detector.onnx").exists()
+    assert json.loads((tmp_path / "cli" / "report.json").read_text())["images"] == 5
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    refused = CliRunner().invoke(main, ["export", str(root / "run"), "-o", str(tmp_path / "refused"),
+                                        "--formats", "onnx", "--images", str(photos)])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
