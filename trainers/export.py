@@ -51,10 +51,8 @@ def _recognizer_load(run: Path, which: str = "best"):
     return load_recognizer(run, which)
 
 
-def _recognizer_describe(config) -> dict:
-    from .text import Charset
-
-    charset = Charset(config.charset)
+def _image_input(config, reference: str) -> dict:
+    """The input and preprocessing both model kinds share: a grayscale image stretched to the input size."""
     return {
         "input": {"name": "image", "layout": "NHWC", "height": config.height, "width": config.width, "channels": 1,
                   "dtype": "float32", "range": [0, 255]},
@@ -66,8 +64,17 @@ def _recognizer_describe(config) -> dict:
                        "dtype": "uint8 in, uint8 out (OpenCV rounds)"},
             "normalisation": "none outside the model: cast the resized uint8 to float32 (0-255); the model "
                              "rescales by 1/255 itself",
-            "reference": "trainers.recognizer.preprocess_line; jetson/infer.py:preprocess",
+            "reference": f"{reference}; jetson/infer.py:preprocess",
         },
+    }
+
+
+def _recognizer_describe(config) -> dict:
+    from .text import Charset
+
+    charset = Charset(config.charset)
+    return {
+        **_image_input(config, "trainers.recognizer.preprocess_line"),
         "output": {"name": "logits", "layout": "[batch, steps, classes]", "steps": config.sequence_length,
                    "classes": charset.num_classes, "activation": "none: logits (softmax gives probabilities)"},
         "decode": {"method": "ctc_greedy", "charset": config.charset, "blank_index": charset.blank,
@@ -126,21 +133,11 @@ def _spotter_describe(config) -> dict:
 
     charset = Charset(config.charset)
     rows, cols = config.map_shape
+    described = _image_input(config, "trainers.spotter.preprocess_page")
+    described["preprocess"]["padding"] = (f"none outside the model: it zero-pads the input at the bottom/right to "
+                                          f"{config.padded_height}x{config.padded_width} (multiples of 32) itself")
     return {
-        "input": {"name": "image", "layout": "NHWC", "height": config.height, "width": config.width, "channels": 1,
-                  "dtype": "float32", "range": [0, 255]},
-        "preprocess": {
-            "color": "grayscale; of a 3-channel image take channel 0 (OpenCV IMREAD_GRAYSCALE when reading files)",
-            "resize": {"library": "opencv", "function": "cv2.resize", "size_hw": [config.height, config.width],
-                       "keep_aspect_ratio": False,
-                       "interpolation": "INTER_AREA if source height > input height else INTER_LINEAR",
-                       "dtype": "uint8 in, uint8 out (OpenCV rounds)"},
-            "padding": f"none outside the model: it zero-pads the input at the bottom/right to "
-                       f"{config.padded_height}x{config.padded_width} (multiples of 32) itself",
-            "normalisation": "none outside the model: cast the resized uint8 to float32 (0-255); the model "
-                             "rescales by 1/255 itself",
-            "reference": "trainers.spotter.preprocess_page; jetson/infer.py:preprocess",
-        },
+        **described,
         "output": {"detector": {"features": [None, rows, cols, config.fusion_channels], "score": [None, rows, cols, 1],
                                 "geometry": [None, rows, cols, 4]},
                    "reader": {"input": "roi", "shape": [None, config.roi_height, config.roi_width,

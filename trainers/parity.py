@@ -107,12 +107,9 @@ BOX_TOLERANCE_PX = 1.0  # max |box coordinate difference| (page pixels) for a pa
 
 def _kit():
     """jetson_kit/infer.py as a module: the numpy post-processing the device runs is the one parity checks."""
-    import importlib.util
+    from .jetson_kit import infer
 
-    spec = importlib.util.spec_from_file_location("jetson_kit_infer", Path(__file__).parent / "jetson_kit" / "infer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return infer
 
 
 def _spotter_runners(fmt: str, path: str, meta: dict):

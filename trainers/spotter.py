@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .backbones import check_backbone
+from .jetson_kit import infer as kit
 from .text import Charset, ctc_greedy
 
 STRIDE = 4  # fused features and score map: one cell per 4x4 input pixels
@@ -265,16 +266,7 @@ def encode_targets(boxes: np.ndarray, config: SpotterConfig) -> tuple[np.ndarray
     return score, geometry
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix [len(a), len(b)] of boxes (x0, y0, x1, y1)."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = w * h
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+box_iou = kit.box_iou  # IoU matrix [len(a), len(b)] of boxes (x0, y0, x1, y1)
 
 
 def decode_boxes(score: np.ndarray, geometry: np.ndarray, threshold: float = 0.7, nms_iou: float = 0.3,
@@ -283,30 +275,10 @@ def decode_boxes(score: np.ndarray, geometry: np.ndarray, threshold: float = 0.7
 
     Every cell above `threshold` proposes a box; non-maximum suppression keeps the best-scoring one of
     each overlapping group, and its box becomes the score-weighted mean of the group it suppressed
-    (locality-aware NMS as in EAST: per-cell boxes are noisy, their mean is not).
+    (locality-aware NMS as in EAST: per-cell boxes are noisy, their mean is not). The code is the Jetson
+    kit's, so a device decodes exactly as training and evaluation do.
     """
-    score = np.asarray(score).reshape(score.shape[0], score.shape[1])
-    r, c = np.nonzero(score > threshold)
-    if r.size == 0:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-    s = score[r, c]
-    order = np.argsort(-s, kind="stable")[:max_candidates]
-    r, c, s = r[order], c[order], s[order]
-    cy, cx = (r + 0.5) * STRIDE, (c + 0.5) * STRIDE
-    t, left, b, right = (geometry[r, c, k] for k in range(4))
-    candidates = np.stack([cx - left, cy - t, cx + right, cy + b], axis=1)
-    alive = np.ones(len(s), bool)
-    boxes, scores = [], []
-    for k in range(len(s)):
-        if not alive[k]:
-            continue
-        group = alive & (box_iou(candidates[k:k + 1], candidates)[0] > nms_iou)
-        group[k] = True
-        weights = s[group][:, None]
-        boxes.append((candidates[group] * weights).sum(axis=0) / weights.sum())
-        scores.append(float(s[group].mean()))
-        alive &= ~group
-    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
+    return kit.decode_boxes(score, geometry, threshold, nms_iou, STRIDE, max_candidates)
 
 
 # ----------------------------------------------------------------------------- inference

@@ -68,7 +68,8 @@ def decode(logits: np.ndarray, meta: dict) -> tuple[str, float]:
 
 
 # ----------------------------------------------------------------------------- spotter post-processing
-# numpy copies of trainers.spotter.decode_boxes / roi_boxes + tf.image.crop_and_resize; parity uses these
+# trainers.spotter uses box_iou and decode_boxes from here; roi_boxes and crop_and_resize are numpy twins of
+# trainers.spotter.roi_boxes and tf.image.crop_and_resize (tested equal); parity uses all of them
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix [len(a), len(b)] of boxes (x0, y0, x1, y1)."""
