@@ -492,7 +492,7 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def fonts(as_json: bool) -> None:
     """List the bundled fonts: category, licence and character coverage."""
-    from .dotmatrix import TABLES, load_table
+    from .dotmatrix import TABLES, DotMatrixSource, load_table
     from .fonts import FontFace, catalog
 
     rows = []
@@ -501,17 +501,19 @@ def fonts(as_json: bool) -> None:
         cov = face.coverage()
         rows.append({"id": info.id, "category": info.category, "licence": info.licence,
                      "file": str(info.path.relative_to(info.path.parents[1])),
-                     "axes": dict(info.axes), "coverage": _coverage_summary(cov)})
+                     "axes": dict(info.axes), "coverage": _coverage_summary(cov), "lookalikes": list(info.lookalikes)})
     for name in TABLES:
         rows.append({"id": f"bitmap:{name}", "category": "dot-matrix (procedural)", "licence": "Public domain",
                      "file": f"bitmap/{TABLES[name]}", "axes": {},
-                     "coverage": _coverage_summary(load_table(name).coverage())})
+                     "coverage": _coverage_summary(load_table(name).coverage()),
+                     "lookalikes": DotMatrixSource.model_fields["lookalikes"].default})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'id':28} {'category':24} {'licence':16} coverage")
+    click.echo(f"{'id':28} {'category':24} {'licence':16} {'lookalikes':10} coverage")
     for row in rows:
-        click.echo(f"{row['id']:28} {row['category']:24} {row['licence'][:16]:16} {row['coverage']}")
+        click.echo(f"{row['id']:28} {row['category']:24} {row['licence'][:16]:16} "
+                   f"{' '.join(row['lookalikes']) or '-':10} {row['coverage']}")
 
 
 def _coverage_summary(chars: frozenset[str]) -> str:

@@ -13,10 +13,10 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .assets import bundled_dir
-from .fonts import Glyph
+from .fonts import Glyph, check_lookalikes
 from .schema import FloatRange, StrictModel, uniform
 
 TABLES = {"5x8": "x11-misc-fixed-5x8.json", "6x12": "x11-misc-fixed-6x12.json",
@@ -62,6 +62,14 @@ class DotMatrixSource(StrictModel):
     ink_spread: FloatRange(0.0, 0.5) = Field((0.0, 0.15), description="ink bleed: grows and softens dots, in pitches")
     missing_dots: FloatRange(0.0, 0.5) = Field((0.0, 0.03), description="chance that a dot is not printed")
     smear: FloatRange(0.0, 1.5) = Field((0.0, 0.3), description="ink drag along the print direction, in pitches")
+    lookalikes: list[str] = Field(
+        ["0O"], description="groups of characters drawn alike apart from width, the one to keep first: in "
+                            "every table O is 0 one dot wider")
+
+    @field_validator("lookalikes")
+    @classmethod
+    def _check_lookalikes(cls, value):
+        return list(check_lookalikes(value))
 
     def coverage(self) -> frozenset[str]:
         return load_table(self.bitmap).coverage()

@@ -36,6 +36,7 @@ class FontInfo:
     licence: str
     axes: tuple[tuple[str, float], ...]
     exclude: str
+    lookalikes: tuple[str, ...]  # groups of characters drawn alike apart from width, e.g. ("0O",)
 
 
 @cache
@@ -49,7 +50,7 @@ def catalog() -> dict[str, FontInfo]:
                 (k.strip(), float(v)) for k, v in (item.split("=") for item in row["axes"].split(",") if item)
             )
             fonts[row["id"]] = FontInfo(row["id"], folder / row["file"], row["category"], row["licence"],
-                                        axes, row["exclude"] or "")
+                                        axes, row["exclude"] or "", tuple((row.get("lookalikes") or "").split()))
     return fonts
 
 
@@ -69,6 +70,7 @@ class FontFace:
     path: str
     axes: tuple[tuple[str, float], ...] = ()
     exclude: str = ""
+    lookalikes: tuple[str, ...] = ()
 
     def coverage(self) -> frozenset[str]:
         """Characters this face may draw (space always counts: it draws nothing)."""
@@ -77,6 +79,28 @@ class FontFace:
     def missing(self, chars: frozenset[str] | set[str]) -> str:
         """The characters of `chars` this face cannot draw, sorted, as one string."""
         return "".join(sorted(set(chars) - self.coverage()))
+
+
+def lookalikes_to_avoid(groups: tuple[str, ...], charset: frozenset[str] | set[str]) -> frozenset[str]:
+    """Characters a font should not draw from character classes, so that every label can be read.
+
+    In each group of lookalikes (characters the font draws alike apart from width, which the
+    recipe's aspect range erases) the first one the charset can print is kept and the others
+    are avoided; a group with one member in the charset is no ambiguity.
+    """
+    avoid: set[str] = set()
+    for group in groups:
+        present = [c for c in group if c in charset]
+        avoid.update(present[1:])
+    return frozenset(avoid)
+
+
+def check_lookalikes(groups: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    for group in groups:
+        if len(set(group)) < 2 or len(set(group)) != len(group):
+            raise ValueError(f"lookalike group {group!r} must list 2 or more different characters, "
+                             f"the one to keep first (e.g. '0O': draw 0, never O)")
+    return tuple(groups)
 
 
 @lru_cache(maxsize=512)
@@ -158,6 +182,9 @@ class TrueTypeSource(StrictModel):
     file: str | None = Field(None, description="a .ttf/.otf file, relative to the recipe")
     weight: float = Field(1.0, gt=0, description="relative chance of drawing this entry")
     axes: dict[str, float] = Field(default_factory=dict, description="variable-font axis values, e.g. {wght: 700}")
+    lookalikes: list[str] | None = Field(
+        None, description="groups of characters this font draws alike apart from width, the one to keep first "
+                          "(e.g. ['0O']); null: the catalogue's groups for bundled fonts, none for files")
     missing_glyphs: Literal["error", "skip"] = Field(
         "error", description="a text the font cannot draw: `error` refuses the recipe, `skip` uses another font")
 
@@ -168,6 +195,11 @@ class TrueTypeSource(StrictModel):
             raise ValueError("give exactly one of `font` (bundled id), `category` or `file`"
                              + (f"; got {', '.join(given)}" if given else ""))
         return self
+
+    @field_validator("lookalikes")
+    @classmethod
+    def _check_lookalikes(cls, value):
+        return None if value is None else list(check_lookalikes(value))
 
     @field_validator("font")
     @classmethod
@@ -197,11 +229,12 @@ class TrueTypeSource(StrictModel):
         """The concrete faces this entry stands for."""
         extra_axes = tuple(sorted(self.axes.items()))
         if self.file is not None:
-            return [FontFace(Path(self.file).name, self.file, extra_axes)]
+            return [FontFace(Path(self.file).name, self.file, extra_axes, "", tuple(self.lookalikes or ()))]
         infos = [catalog()[self.font]] if self.font else [f for f in catalog().values() if f.category == self.category]
         faces = []
         for info in infos:
             axes = dict(info.axes)
             axes.update(self.axes)
-            faces.append(FontFace(info.id, str(info.path), tuple(sorted(axes.items())), info.exclude))
+            lookalikes = info.lookalikes if self.lookalikes is None else tuple(self.lookalikes)
+            faces.append(FontFace(info.id, str(info.path), tuple(sorted(axes.items())), info.exclude, lookalikes))
         return faces

@@ -22,7 +22,7 @@ from .assets import bundled_dir, bundled_roots
 from .backgrounds import BackgroundConfig
 from .dotmatrix import DotMatrixSource
 from .effects import EffectsConfig
-from .fonts import FontFace, TrueTypeSource
+from .fonts import FontFace, TrueTypeSource, lookalikes_to_avoid
 from .layout import CanvasConfig, LayoutConfig, TypographyConfig
 from .marking import ColourConfig, InkjetStyle, MarkingStyle
 from .schema import StrictModel
@@ -87,7 +87,11 @@ class Recipe(StrictModel):
 
     def font_choices(self, template: int) -> list[tuple[FontFace | DotMatrixSource, float]]:
         """The fonts that can draw text block template `template`, with their weights."""
-        return self._font_choices[template]
+        return [(font, weight) for font, weight, _avoid in self._font_choices[template]]
+
+    def font_avoid(self, template: int) -> list[frozenset[str]]:
+        """Per entry of `font_choices(template)`: the characters its classes must not draw in that font."""
+        return [avoid for _font, _weight, avoid in self._font_choices[template]]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -205,6 +209,11 @@ def _check_size(data: Any, source: str) -> None:
 def _compile_fonts(recipe: Recipe, source: str) -> None:
     """Match fonts to text blocks by glyph coverage, before any rendering."""
     problems, choices = [], []
+    everything = textgen.charset(recipe.text)
+
+    def avoid(groups) -> frozenset[str]:
+        return lookalikes_to_avoid(tuple(groups), everything) if recipe.text.lookalikes == "avoid" else frozenset()
+
     for t, _template in enumerate(recipe.text.blocks):
         chars = textgen.block_charset(recipe.text, t)
         eligible = []
@@ -215,13 +224,13 @@ def _compile_fonts(recipe: Recipe, source: str) -> None:
                     problems.append(f"fonts[{i}] (bitmap {entry.bitmap}) cannot draw {missing!r} "
                                     f"used by text.blocks[{t}]")
                 else:
-                    eligible.append((entry, entry.weight))
+                    eligible.append((entry, entry.weight, avoid(entry.lookalikes)))
                 continue
             faces = entry.faces()
             for face in faces:
                 missing = face.missing(chars)
                 if not missing:
-                    eligible.append((face, entry.weight / len(faces)))
+                    eligible.append((face, entry.weight / len(faces), avoid(face.lookalikes)))
                 elif entry.missing_glyphs == "error":
                     problems.append(f"fonts[{i}] ({face.label}) cannot draw {missing!r} used by text.blocks[{t}]"
                                     f" (set `missing_glyphs: skip` on that font to use other fonts for such text)")

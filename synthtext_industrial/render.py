@@ -23,7 +23,7 @@ from .groundtruth import Char, Field, Line, Sample
 from .marking import apply_marking, resolve_colour, sample_marking
 from .recipe import Recipe
 from .schema import choose, integer, sample_rng, uniform
-from .textgen import GeneratedLine, sample_block
+from .textgen import GeneratedLine, choose_block, fill_block
 
 MASK_FLOOR = 48  # warped coverage below this (about 20%) is resampling haze, not ink: it leaves the mask
 BOX_PAD = -0.5  # quad sides run half a pixel inside the centres of the outermost (faint) ink pixels
@@ -181,9 +181,11 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
     typo, lay = recipe.typography, recipe.layout
     n_blocks = integer(rng, lay.blocks)
     for _block in range(n_blocks):
-        template, generated = sample_block(recipe.text, rng, index)
+        template = choose_block(recipe.text, rng)
         choices = recipe.font_choices(template)
-        font = choose(rng, [c[0] for c in choices], [c[1] for c in choices])
+        pick = choose(rng, range(len(choices)), [c[1] for c in choices])
+        font, avoid = choices[pick][0], recipe.font_avoid(template)[pick]
+        generated = fill_block(recipe.text, template, rng, index, avoid)  # after the font: its lookalikes
         dot_style = sample_dot_style(font, rng) if isinstance(font, DotMatrixSource) else None
         height = uniform(rng, typo.height_px)
         gap_em = uniform(rng, typo.char_gap)
@@ -267,7 +269,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
                 char_masks.append([(x0, y0, cov) for _tl, _g, x0, y0, cov, _own in mine])
         block_records.append({
             "template": template, "font": font.label if isinstance(font, FontFace) else f"bitmap:{font.bitmap}",
-            "dot_style": dot_style, "height_px": height, "char_gap": gap_em, "aspect": aspect, "stroke_px": stroke,
+            "avoided": "".join(sorted(avoid)), "dot_style": dot_style, "height_px": height, "char_gap": gap_em, "aspect": aspect, "stroke_px": stroke,
             "line_spacing": spacing, "alignment": align, "rotation": angle, "region": region,
             "position": [px, py], "marking": marking, "lines": [first_line, len(lines_out)],
         })

@@ -426,6 +426,10 @@ class TextConfig(StrictModel):
     fields: dict[str, FieldSpec] = Field(default_factory=dict, description="named generators used as {name}")
     blocks: list[BlockTemplate] = Field(default_factory=lambda: [BlockTemplate()], min_length=1,
                                         description="block templates; one is drawn per sample by weight")
+    lookalikes: Literal["avoid", "keep"] = Field(
+        "avoid", description="avoid: in a font that draws two characters alike apart from width (O and 0 in "
+                             "DINish), character classes draw only the first of them (0), so every label can be "
+                             "read from its pixels; keep: draw them all")
 
     @field_validator("fields")
     @classmethod
@@ -463,8 +467,16 @@ class GeneratedLine:
     fields: tuple[tuple[str, int, int], ...]
 
 
+@lru_cache(maxsize=4096)
+def _usable(chars: str, avoid: frozenset[str]) -> str:
+    """A class's characters less the ones to avoid; all of them if nothing would be left."""
+    kept = "".join(c for c in chars if c not in avoid)
+    return kept or chars
+
+
 def _fill(template: _Template, rng: np.random.Generator, cfg: TextConfig | None,
-          values: dict[str, str] | None, index: int) -> tuple[str, tuple[tuple[str, int, int], ...]]:
+          values: dict[str, str] | None, index: int,
+          avoid: frozenset[str] = frozenset()) -> tuple[str, tuple[tuple[str, int, int], ...]]:
     draws = rng.random(template.n_draws).tolist() if template.n_draws else []
     k = 0
     parts: list[str] = []
@@ -480,6 +492,8 @@ def _fill(template: _Template, rng: np.random.Generator, cfg: TextConfig | None,
             if hi != lo:
                 count = lo + int(draws[k] * (hi - lo + 1))
                 k += 1
+            if avoid:
+                chars = _usable(chars, avoid)
             size = len(chars)
             piece = "".join([chars[int(u * size)] for u in draws[k:k + count]])
             k += hi
@@ -487,16 +501,16 @@ def _fill(template: _Template, rng: np.random.Generator, cfg: TextConfig | None,
             name = token[1]
             piece = values.get(name)
             if piece is None:
-                piece = values[name] = _field_value(cfg.fields[name], rng, index)
+                piece = values[name] = _field_value(cfg.fields[name], rng, index, avoid)
             spans.append((name, position, position + len(piece)))
         parts.append(piece)
         position += len(piece)
     return "".join(parts), tuple(spans)
 
 
-def _field_value(spec: FieldSpec, rng: np.random.Generator, index: int) -> str:
+def _field_value(spec: FieldSpec, rng: np.random.Generator, index: int, avoid: frozenset[str] = frozenset()) -> str:
     if spec.pattern is not None:
-        value = _fill(_parse_template(spec.pattern), rng, None, None, index)[0]
+        value = _fill(_parse_template(spec.pattern), rng, None, None, index, avoid)[0]
     elif spec.date is not None:
         date = spec.date
         first_day = date.start.toordinal()
@@ -519,23 +533,39 @@ def _field_value(spec: FieldSpec, rng: np.random.Generator, index: int) -> str:
     return value
 
 
-def sample_block(cfg: TextConfig, rng: np.random.Generator, index: int) -> tuple[int, list[GeneratedLine]]:
-    """Draw a block template by weight and fill its lines; `index` (the sample index) drives counters."""
+def choose_block(cfg: TextConfig, rng: np.random.Generator) -> int:
+    """Draw a block template by weight."""
     total = sum(block.weight for block in cfg.blocks)
     target = rng.random() * total
-    template_index = len(cfg.blocks) - 1
     cumulative = 0.0
     for i, block in enumerate(cfg.blocks):
         cumulative += block.weight
         if target < cumulative:
-            template_index = i
-            break
+            return i
+    return len(cfg.blocks) - 1
+
+
+def fill_block(cfg: TextConfig, template_index: int, rng: np.random.Generator, index: int,
+               avoid: frozenset[str] = frozenset()) -> list[GeneratedLine]:
+    """Fill the lines of block template `template_index`; `index` (the sample index) drives counters.
+
+    Character classes (in lines and in field patterns) never draw a character of `avoid`
+    (unless that would leave a class empty); literals, dates, word lists and choices print
+    as written. Each class uses as many draws whatever `avoid` is, so the stream stays aligned.
+    """
     values: dict[str, str] = {}
     lines = []
     for line in cfg.blocks[template_index].lines:
-        text, spans = _fill(_parse_template(line), rng, cfg, values, index)
+        text, spans = _fill(_parse_template(line), rng, cfg, values, index, avoid)
         lines.append(GeneratedLine(text, spans))
-    return template_index, lines
+    return lines
+
+
+def sample_block(cfg: TextConfig, rng: np.random.Generator, index: int,
+                 avoid: frozenset[str] = frozenset()) -> tuple[int, list[GeneratedLine]]:
+    """Draw a block template by weight and fill its lines."""
+    template_index = choose_block(cfg, rng)
+    return template_index, fill_block(cfg, template_index, rng, index, avoid)
 
 
 def block_charset(cfg: TextConfig, template_index: int) -> frozenset[str]:
