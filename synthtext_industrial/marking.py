@@ -161,6 +161,10 @@ class ColourConfig(StrictModel):
     contrast: FloatRange(0.0, 255.0) = Field(
         (50.0, 170.0), description="Gray levels between the mark and the mean surface under it; the minimum is also "
                                    "the least contrast a polarity must reach before the other one is used.")
+    min_legibility: float = Field(
+        6.0, ge=0.0, le=100.0, allow_inf_nan=False,
+        description="Least strength of a mark against the surface's own fine texture (RMS change per inked pixel "
+                    "over the texture's std); weaker marks of any style are strengthened up to it. 0 = off.")
 
 
 def sample_marking(styles: Sequence[MarkingStyle], colour: ColourConfig, rng: np.random.Generator) -> dict:
@@ -239,6 +243,36 @@ def resolve_colour(image: np.ndarray, coverage: np.ndarray, params: dict) -> dic
             polarity, ink_level = other, ink_for(other)
     return {**params, "polarity": polarity, "local_mean": local_mean, "ink_level": ink_level,
             "achieved_contrast": abs(ink_level - local_mean)}
+
+
+LEGIBILITY_NOISE_FLOOR = 2.0  # gray levels: a flat surface still has sensor noise, so no mark is infinitely clear
+MAX_STRENGTHEN = 4.0  # per step; a few steps reach any floor a recipe allows
+
+
+def legibility(surface: np.ndarray, marked: np.ndarray, coverage: np.ndarray, texture_sigma: float) -> float:
+    """How clearly a mark stands out from its surface: the RMS change per inked pixel over the std of the
+    surface's fine texture (what is left after removing detail coarser than `texture_sigma` px).
+
+    Works alike for ink (the change is on the strokes) and relief (the change is the shading beside them).
+    """
+    before = surface.astype(np.float32)
+    change = marked.astype(np.float32) - before
+    inked = max(float(coverage.sum()) / 255.0, 1.0)
+    signal = math.sqrt(float((change * change).sum()) / inked)
+    texture = before - cv2.GaussianBlur(before, (0, 0), texture_sigma)
+    return signal / max(float(texture.std()), LEGIBILITY_NOISE_FLOOR)
+
+
+def strengthen(params: dict, factor: float) -> dict:
+    """The same mark `factor` times stronger: more contrast for ink and laser, deeper relief."""
+    stronger = dict(params)
+    if params["kind"] in INK_KINDS:
+        stronger["contrast"] = min(params["contrast"] * factor, 255.0)
+    else:
+        stronger["depth"] = params["depth"] * factor
+        if "floor_darkening" in params:
+            stronger["floor_darkening"] = min(params["floor_darkening"] * factor, 255.0)
+    return stronger
 
 
 def apply_marking(image: np.ndarray, coverage: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:

@@ -20,7 +20,7 @@ from .dotmatrix import DotMatrixSource, dot_glyph, sample_dot_style
 from .effects import apply_effects, build_effects, EffectsConfig
 from .fonts import FontFace, Glyph, height_per_em, quantise_aspect, truetype_glyph
 from .groundtruth import Char, Field, Line, Sample
-from .marking import apply_marking, resolve_colour, sample_marking
+from .marking import MAX_STRENGTHEN, apply_marking, legibility, resolve_colour, sample_marking, strengthen
 from .recipe import Recipe
 from .schema import choose, integer, sample_rng, uniform
 from .textgen import GeneratedLine, choose_block, fill_block
@@ -31,6 +31,7 @@ MARK_PAD = 12  # marking styles may touch pixels this close to the ink (halo, re
 MIN_HEIGHT_PX = 6.0
 MAX_GAIN = 4.0  # at most this much boost for glyphs whose strokes are thinner than a pixel
 INK_GAIN = 1.6
+LEGIBILITY_STEPS = 3  # tries to strengthen a faint mark; what is still under the floor keeps its measured value
 
 
 @dataclass
@@ -154,6 +155,22 @@ def _region_box(recipe: Recipe, rng: np.random.Generator) -> tuple[str, np.ndarr
     return name, np.clip(box, [m, m, m, m], [W - m, H - m, W - m, H - m])
 
 
+def _legible_mark(surface: np.ndarray, coverage: np.ndarray, marking: dict, floor: float, height: float,
+                  rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """Mark the surface, strengthening a mark its surface texture would drown (the label must be readable)."""
+    texture_sigma = max(2.0, height / 6)  # texture finer than about a stroke competes with the strokes
+    marking = resolve_colour(surface, coverage, marking)
+    marked = apply_marking(surface, coverage, marking, rng)
+    clarity = legibility(surface, marked, coverage, texture_sigma)
+    for _step in range(LEGIBILITY_STEPS):
+        if clarity >= floor:
+            break
+        marking = resolve_colour(surface, coverage, strengthen(marking, min(floor / max(clarity, 0.25), MAX_STRENGTHEN)))
+        marked = apply_marking(surface, coverage, marking, rng)
+        clarity = legibility(surface, marked, coverage, texture_sigma)
+    return {**marking, "legibility": round(clarity, 3)}, marked
+
+
 @lru_cache(maxsize=16)
 def _effects_pipeline(effects_json: str):
     return build_effects(EffectsConfig.model_validate_json(effects_json))
@@ -248,9 +265,10 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             view = coverage[y0 - ry0:y0 - ry0 + cov.shape[0], x0 - rx0:x0 - rx0 + cov.shape[1]]
             np.maximum(view, cov, out=view)
         image = image.copy() if image is background else image
-        marking = sample_marking(recipe.marking, recipe.colour, rng)
-        marking = resolve_colour(image[ry0:ry1, rx0:rx1], coverage, marking)
-        image[ry0:ry1, rx0:rx1] = apply_marking(image[ry0:ry1, rx0:rx1], coverage, marking, rng)
+        surface = image[ry0:ry1, rx0:rx1]
+        marking, marked = _legible_mark(surface, coverage, sample_marking(recipe.marking, recipe.colour, rng),
+                                        recipe.colour.min_legibility, height, rng)
+        image[ry0:ry1, rx0:rx1] = marked
         np.maximum(mask[ry0:ry1, rx0:rx1], coverage, out=mask[ry0:ry1, rx0:rx1])
 
         first_line = len(lines_out)
