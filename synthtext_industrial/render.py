@@ -165,7 +165,8 @@ def _legible_mark(surface: np.ndarray, coverage: np.ndarray, marking: dict, floo
     for _step in range(LEGIBILITY_STEPS):
         if clarity >= floor:
             break
-        marking = resolve_colour(surface, coverage, strengthen(marking, min(floor / max(clarity, 0.25), MAX_STRENGTHEN)))
+        factor = min(1.1 * floor / max(clarity, 0.25), MAX_STRENGTHEN)  # a little over: clipping and relief are not linear
+        marking = resolve_colour(surface, coverage, strengthen(marking, factor))
         marked = apply_marking(surface, coverage, marking, rng)
         clarity = legibility(surface, marked, coverage, texture_sigma)
     return {**marking, "legibility": round(clarity, 3)}, marked

@@ -298,3 +298,55 @@ def test_unknown_or_missing_kind_is_an_error():
 def test_invalid_values_are_errors(bad):
     with pytest.raises(ValidationError):
         Recipe.model_validate(bad)
+
+
+# ---------------------------------------------------------------- legibility
+
+def busy(value: int, spread: int, shape=(120, 200), seed=0) -> np.ndarray:
+    """A surface with strong fine texture (grain about 2 px), like brushed or blasted metal."""
+    noise = np.random.default_rng(seed).normal(0, spread, (shape[0] // 2, shape[1] // 2))
+    grain = cv2.resize(noise, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return np.clip(value + grain, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["laser", "engrave", "inkjet"])
+def test_legibility_grows_with_the_mark_and_falls_with_the_texture(kind):
+    from synthtext_industrial.marking import legibility
+
+    coverage = text_coverage()
+    style = ({"kind": kind, "contrast": [30, 30]} if kind != "engrave"
+             else {"kind": kind, "depth": [0.5, 0.5], "floor_darkening": [0, 0]})
+    strong = {**style, "contrast": [90, 90]} if kind != "engrave" else {**style, "depth": [1.5, 1.5]}
+    calm, rough = busy(128, 3), busy(128, 25)
+    weak_on_calm = legibility(calm, mark(calm, coverage, style)[0], coverage, 4.0)
+    strong_on_calm = legibility(calm, mark(calm, coverage, strong)[0], coverage, 4.0)
+    weak_on_rough = legibility(rough, mark(rough, coverage, style)[0], coverage, 4.0)
+    assert strong_on_calm > 2 * weak_on_calm > 0
+    assert weak_on_rough < weak_on_calm / 3
+    assert legibility(calm, calm, coverage, 4.0) == 0.0  # no mark, nothing to read
+
+
+@pytest.mark.parametrize("kind", ["laser", "engrave", "thermal"])
+def test_a_drowned_mark_is_strengthened_to_the_floor(kind):
+    from synthtext_industrial.marking import legibility
+    from synthtext_industrial.render import _legible_mark
+
+    coverage, surface = text_coverage(), busy(128, 12)
+    style = {"kind": kind, "contrast": [10, 10]} if kind != "engrave" else {"kind": kind, "depth": [0.1, 0.1]}
+    params = sample_marking([STYLE.validate_python(style)], ColourConfig(), np.random.default_rng(0))
+    faint, faint_image = _legible_mark(surface, coverage, params, 0.0, 60, np.random.default_rng(1))
+    assert faint["legibility"] < 3
+    record, image = _legible_mark(surface, coverage, params, 6.0, 60, np.random.default_rng(1))
+    assert record["legibility"] >= 6.0
+    assert record["legibility"] == pytest.approx(legibility(surface, image, coverage, 10.0), abs=1e-3)
+    outside = chessboard_distance(coverage) > 12
+    assert np.array_equal(image[outside], surface[outside]), "strengthening stays on the mark"
+
+
+def test_a_floor_out_of_reach_keeps_the_strongest_mark_and_says_so():
+    from synthtext_industrial.render import _legible_mark
+
+    coverage, surface = text_coverage(), busy(128, 60)  # texture as strong as any mark can be
+    params = sample_marking([STYLE.validate_python({"kind": "laser"})], ColourConfig(), np.random.default_rng(0))
+    record, _image = _legible_mark(surface, coverage, params, 50.0, 60, np.random.default_rng(1))
+    assert record["legibility"] < 50.0 and record["contrast"] == 255.0
