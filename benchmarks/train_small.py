@@ -1,7 +1,7 @@
 """Show that the small recognizer learns: generate, train on CPU for at most 15 minutes, evaluate on another seed.
 
 Run:  .venv/bin/python benchmarks/train_small.py [--pages 3000] [--minutes 15] [--work /tmp/train-small]
-Steps: generate `--pages` pages of recipes/default.yaml with line crops (seed 0) for training, 150 pages
+Steps: generate `--pages` pages of recipes/default.yaml with line crops (seed 0) for training, 300 pages
 (seed 1) for validation and early stopping, and `--test-pages` pages (seed 2) for the final figure; train the
 `small` backbone within the time budget; evaluate; print string and character accuracy and lines/s.
 Target: >= 95% string accuracy on the seed-2 set.
@@ -42,7 +42,7 @@ def main() -> None:
     shutil.rmtree(work / "run", ignore_errors=True)
     recipe = load_recipe(args.recipe)
     t0 = time.perf_counter()
-    for name, pages, seed in (("train", args.pages, 0), ("val", 150, 1), ("test", args.test_pages, 2)):
+    for name, pages, seed in (("train", args.pages, 0), ("val", 300, 1), ("test", args.test_pages, 2)):
         summary = generate(recipe, work / name, pages, seed=seed, shard_size=500)  # resumes if already there
         print(f"{name}: {summary.images} pages, {summary.crops} line crops (seed {seed})")
     print(f"generation: {time.perf_counter() - t0:.0f} s")

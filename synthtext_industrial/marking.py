@@ -162,7 +162,7 @@ class ColourConfig(StrictModel):
         (50.0, 170.0), description="Gray levels between the mark and the mean surface under it; the minimum is also "
                                    "the least contrast a polarity must reach before the other one is used.")
     min_legibility: float = Field(
-        6.0, ge=0.0, le=100.0, allow_inf_nan=False,
+        8.0, ge=0.0, le=100.0, allow_inf_nan=False,
         description="Least strength of a mark against the surface's own fine texture (RMS change per inked pixel "
                     "over the texture's std); weaker marks of any style are strengthened up to it. 0 = off.")
 
