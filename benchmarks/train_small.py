@@ -28,6 +28,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="training time budget")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backbone", default="small")
+    parser.add_argument("--learning-rate", type=float, default=1.5e-3, help="peak learning rate")
+    parser.add_argument("--schedule", default="cosine", choices=["cosine", "plateau"],
+                        help="cosine: decay over the time budget (a time-bound run anneals as it ends)")
     parser.add_argument("--width", type=int, default=0, help="0: from the longest line (as the CLI)")
     parser.add_argument("--work", default="/tmp/train-small", help="scratch folder for datasets and the run")
     args = parser.parse_args()
@@ -49,7 +52,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=200, patience=1000,
-                             max_seconds=args.minutes * 60 - 60, learning_rate=1e-3)
+                             max_seconds=args.minutes * 60 - 60, learning_rate=args.learning_rate,
+                             schedule=args.schedule)
     metrics = train_recognizer([work / "train"], work / "run", RecognizerConfig(backbone=args.backbone,
                                                                                 width=args.width),
                                settings, val=work / "val")

@@ -227,7 +227,11 @@ def _training_options(unit: str, batch_size: int):
         click.option("--batch-size", default=batch_size, type=click.IntRange(1)),
         click.option("--steps-per-epoch", default=None, type=click.IntRange(1),
                      help=f"default: one pass over the {unit}"),
-        click.option("--learning-rate", default=1e-3, type=click.FloatRange(min=0, min_open=True)),
+        click.option("--learning-rate", default=1e-3, type=click.FloatRange(min=0, min_open=True),
+                     show_default=True, help="the peak learning rate (Adam)"),
+        click.option("--schedule", default="plateau", type=click.Choice(["plateau", "cosine"]), show_default=True,
+                     help="plateau: cut the rate when validation stalls; cosine: warm up, then decay to 1% by the "
+                          "last epoch or the end of --max-minutes"),
         click.option("--patience", default=5, type=click.IntRange(1), help="early stopping patience in epochs"),
         click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
                      help="stop after the epoch that passes this training time"),
@@ -269,7 +273,7 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
               help="input width in pixels; 0: from the longest line in the data (1.5x what CTC needs, >= 128)")
 @click.option("--augment", is_flag=True, help="online photometric augmentation with the package's effects")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
-                     learning_rate, patience, augment, max_minutes, seed, run, resume) -> None:
+                     learning_rate, schedule, patience, augment, max_minutes, seed, run, resume) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
     from trainers.fit_recognizer import train_recognizer as fit
@@ -277,7 +281,7 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
 
     metrics = _fit(fit, data, weights, val, run, resume, RecognizerConfig(backbone=backbone, height=height,
                                                                           width=width), max_minutes,
-                   epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                   epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
                    steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: string accuracy {best['string_accuracy']:.4f}, "
@@ -295,7 +299,7 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
               help="CTC steps per box; 0: 3 per character of the longest line")
 @click.option("--val-pages", default=64, type=click.IntRange(1), help="validation pages per epoch")
 def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs, batch_size, steps_per_epoch,
-                  val_pages, learning_rate, patience, max_minutes, seed, run, resume) -> None:
+                  val_pages, learning_rate, schedule, patience, max_minutes, seed, run, resume) -> None:
     """Train the end-to-end text spotter (FOTS-style: shared backbone, detection and recognition heads)."""
     _need_tensorflow()
     from trainers.fit_spotter import train_spotter as fit
@@ -303,8 +307,8 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
 
     config = SpotterConfig(backbone=backbone, height=height, width=width, roi_width=roi_width)
     metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
-                   learning_rate=learning_rate, steps_per_epoch=steps_per_epoch, val_lines=val_pages,
-                   patience=patience, seed=seed)
+                   learning_rate=learning_rate, schedule=schedule, steps_per_epoch=steps_per_epoch,
+                   val_lines=val_pages, patience=patience, seed=seed)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: end-to-end F1 {best['e2e_f1']:.4f}, detection F1 "
                f"{best.get('f1', 0):.4f}, string accuracy {best.get('string_accuracy', 0):.4f}; run in {run}")

@@ -153,3 +153,27 @@ def test_augmentation_is_repeatable_for_a_seed(tiny_data):
     plain = next(iter(training_batches([tiny_data / "crops"], Charset("0123456789"), 32, 64, 8, seed=3)))
     assert (first_batch(3) == first_batch(3)).all()
     assert not (first_batch(3) == plain["image"].numpy()).all()  # the effects changed something
+
+
+def test_cosine_schedule_warms_up_then_decays_to_one_percent():
+    from trainers.loop import cosine_rate
+
+    settings = TrainSettings(epochs=10, steps_per_epoch=100, learning_rate=2e-3, schedule="cosine")
+    rates = [cosine_rate(settings, step, 100, 0.0) for step in range(0, 1001, 10)]
+    peak = rates.index(max(rates))
+    assert rates[0] < 0.1 * 2e-3 and max(rates) == pytest.approx(2e-3, rel=0.01) and peak <= 3
+    assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:])), "decays monotonically after the warm-up"
+    assert rates[-1] == pytest.approx(2e-5)
+    timed = TrainSettings(epochs=1000, learning_rate=2e-3, schedule="cosine", max_seconds=100)
+    assert cosine_rate(timed, 10, 100, 50.0) == pytest.approx(cosine_rate(settings, 500, 100, 0.0))  # time decides
+
+
+def test_cosine_schedule_is_what_training_uses(tiny_data, tmp_path):
+    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=16)
+    settings = TrainSettings(epochs=4, batch_size=10, steps_per_epoch=3, patience=10, schedule="cosine")
+    metrics = train_recognizer([tiny_data / "crops"], tmp_path / "run", config, settings, log=lambda _: None)
+    rates = [h["learning_rate"] for h in metrics["history"]]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.2 * settings.learning_rate
+    with pytest.raises(ValueError, match="plateau, cosine"):
+        train_recognizer([tiny_data / "crops"], tmp_path / "other", config,
+                         TrainSettings(epochs=1, steps_per_epoch=1, schedule="linear"), log=lambda _: None)

@@ -9,6 +9,7 @@ weights, reduce-on-plateau, early stopping, the time budget, TensorBoard and met
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class TrainSettings:
     patience: int = 5  # epochs without a better validation score before stopping
     lr_patience: int = 2  # epochs without improvement (once it reads lines at all) before the learning rate is cut
     lr_factor: float = 0.3  # ... by this factor
+    schedule: str = "plateau"  # or "cosine": warm up, then decay to 1% over the epochs (or the time budget)
     seed: int = 0
     augment: bool = False
     weights: Sequence[float] | None = None  # per training dataset, like DTRB's batch_ratio
@@ -58,6 +60,28 @@ class Trainer:
     validate: Callable[[], Validation]
     unit: str  # what a batch holds: "lines" or "pages"
     rank_names: tuple[str, ...] = field(default=("string_accuracy",))
+
+
+SCHEDULES = ("plateau", "cosine")
+WARMUP = 0.02  # of the run, for the cosine schedule
+FINAL_RATE = 0.01  # of the peak, at the end of the cosine schedule
+
+
+def cosine_rate(settings: TrainSettings, step: int, steps_per_epoch: int, elapsed: float) -> float:
+    """Learning rate of the cosine schedule: linear warm-up, then half a cosine down to 1% of the peak.
+
+    Progress is the larger of the steps done over all epochs' steps and, with a time budget, the time
+    spent over the budget (a time-bound run still ends its schedule when its time does; a resumed run
+    counts its time from the resume).
+    """
+    progress = step / max(settings.epochs * steps_per_epoch, 1)
+    if settings.max_seconds:
+        progress = max(progress, elapsed / settings.max_seconds)
+    progress = min(progress, 1.0)
+    if progress < WARMUP:
+        return settings.learning_rate * max(progress / WARMUP, 0.01)
+    decay = 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP)))
+    return settings.learning_rate * (FINAL_RATE + (1 - FINAL_RATE) * decay)
 
 
 def strategy():
@@ -104,6 +128,8 @@ def fit(run: Path, trainer: Trainer, settings: TrainSettings, steps_per_epoch: i
     """
     import tensorflow as tf
 
+    if settings.schedule not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {settings.schedule!r}; choose one of {', '.join(SCHEDULES)}")
     with scope.scope():
         optimizer = tf.keras.optimizers.Adam(settings.learning_rate, clipnorm=5.0)
         optimizer.build(trainer.model.trainable_variables)  # slots exist before a restore: --resume restores them
@@ -132,6 +158,9 @@ def fit(run: Path, trainer: Trainer, settings: TrainSettings, steps_per_epoch: i
         epoch = int(epoch_var.numpy())
         t0, losses, seen = time.perf_counter(), [], 0
         for _ in range(max(done_in_epoch, 0), steps_per_epoch):
+            if settings.schedule == "cosine":
+                optimizer.learning_rate.assign(cosine_rate(settings, int(step.numpy()), steps_per_epoch,
+                                                           time.perf_counter() - started))
             losses.append({k: float(v) for k, v in train_step(next(stream)).items()})
             step.assign_add(1)
             seen += settings.batch_size
@@ -156,7 +185,7 @@ def fit(run: Path, trainer: Trainer, settings: TrainSettings, steps_per_epoch: i
             stale = 0
         else:
             stale += 1
-            if best[first] > 0 and stale % settings.lr_patience == 0:  # a plateau, once it reads at all
+            if settings.schedule == "plateau" and best[first] > 0 and stale % settings.lr_patience == 0:  # a plateau, once it reads at all
                 optimizer.learning_rate.assign(optimizer.learning_rate * settings.lr_factor)
                 log(f"learning rate cut to {float(optimizer.learning_rate.numpy()):.2e}")
         entry["learning_rate"] = float(optimizer.learning_rate.numpy())
