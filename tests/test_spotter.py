@@ -196,3 +196,19 @@ def test_train_spotter_from_the_cli(pages, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["history"][-1]["step"] == 2
     result = CliRunner().invoke(main, args[:6] + ["--weight", "1"] + args[10:] + ["--resume"])
     assert result.exit_code != 0 and "one --weight per --data" in result.output
+
+
+def test_training_jitters_only_the_boxes_the_reader_crops(pages):
+    from trainers.fit_spotter import spotter_losses
+
+    model = Spotter(tiny_config(box_jitter=0.0))
+    batch = next(iter(page_batches([pages / "train"], model.config, 3, shuffle=0, repeat=False)))
+    first, again = spotter_losses(model, batch), spotter_losses(model, batch)
+    assert float(first["ctc"]) == pytest.approx(float(again["ctc"]), rel=1e-5)
+    model.config.box_jitter = 0.3
+    jittered = [spotter_losses(model, batch) for _ in range(2)]
+    assert abs(float(jittered[0]["ctc"]) - float(jittered[1]["ctc"])) > 1e-4, "boxes move between steps"
+    for key in ("score", "geometry"):  # the detector's targets stay where the text is
+        assert float(jittered[0][key]) == pytest.approx(float(first[key]), rel=1e-5)
+    assert float(spotter_losses(model, batch, training=False)["ctc"]) == pytest.approx(
+        float(spotter_losses(model, batch, training=False)["ctc"]), rel=1e-5), "no jitter outside training"

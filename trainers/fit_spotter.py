@@ -102,6 +102,9 @@ def spotter_losses(model: Spotter, batch, training: bool = True) -> dict:
     lines = tf.sequence_mask(batch["count"], tf.shape(batch["boxes"])[1])
     boxes = tf.boolean_mask(batch["boxes"], lines)
     box_index = tf.cast(tf.where(lines)[:, 0], tf.int32)
+    if training and model.config.box_jitter > 0:
+        height = boxes[:, 3:4] - boxes[:, 1:2]
+        boxes = boxes + tf.random.uniform(tf.shape(boxes), -1.0, 1.0) * (model.config.box_jitter * height)
     labels = tf.boolean_mask(batch["labels"], lines)
     length = tf.boolean_mask(batch["length"], lines)
     logits = model.read(features, boxes, box_index, training=training)

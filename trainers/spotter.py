@@ -44,6 +44,8 @@ class SpotterConfig:
     score_threshold: float = 0.7
     nms_iou: float = 0.3
     shrink: float = 0.25  # score map positives: the box shrunk by this share of its height on every side
+    box_jitter: float = 0.15  # training: each side of a ground-truth box the reader crops moves by up to this
+    #                           share of the box height, so the reader learns detections' imprecision
 
     def validate(self, max_label_length: int | None = None) -> None:
         if self.backbone not in SPOTTER_BACKBONES:
