@@ -371,9 +371,9 @@ def _write_manifest(out: Path, manifest: dict) -> None:
 
 
 def _identity(recipe: Recipe, seed: int, fmt: str, shard_size: int, with_crops: bool) -> dict:
-    """What must match for an existing output folder to be continued."""
+    """What must match for an existing output folder to be continued (another version may render differently)."""
     return {"recipe_sha256": recipe.sha256, "seed": seed, "format": fmt, "shard_size": shard_size,
-            "crops": with_crops}
+            "crops": with_crops, "tool_version": __version__}
 
 
 @dataclass

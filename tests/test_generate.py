@@ -79,6 +79,18 @@ def test_refuses_a_folder_made_with_other_settings(tmp_path):
     assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["seed"] == 2
 
 
+def test_refuses_to_continue_a_folder_another_version_made(tmp_path):
+    """A new version may render the same recipe differently: mixing them would break determinism."""
+    recipe = recipe_from_dict(TINY)
+    generate(recipe, tmp_path / "ds", n=2, seed=1, workers=1)
+    manifest_path = tmp_path / "ds" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tool_version"] = "0.0.1"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match=r"tool_version: '0\.0\.1' there"):
+        generate(recipe, tmp_path / "ds", n=3, seed=1, workers=1)
+
+
 def test_refuses_a_non_empty_foreign_folder(tmp_path):
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "precious.txt").write_text("keep me")
