@@ -31,7 +31,9 @@ def main() -> None:
     parser.add_argument("--backbone", default="small")
     parser.add_argument("--width", type=int, default=400)
     parser.add_argument("--height", type=int, default=300)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument("--schedule", default="cosine", choices=["cosine", "plateau"],
+                        help="cosine: decay over the time budget (a time-bound run anneals as it ends)")
     parser.add_argument("--work", default="/tmp/spotter-bench", help="scratch folder for datasets and the run")
     args = parser.parse_args()
 
@@ -53,7 +55,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=100, patience=1000,
-                             val_lines=60, max_seconds=args.minutes * 60 - 30, learning_rate=args.learning_rate)
+                             val_lines=60, max_seconds=args.minutes * 60 - 30, learning_rate=args.learning_rate,
+                             schedule=args.schedule)
     config = SpotterConfig(backbone=args.backbone, height=args.height, width=args.width, roi_width=0)
     metrics = train_spotter([work / "train"], work / "run", config, settings, val=work / "val")
     train_seconds = time.perf_counter() - t0
