@@ -33,6 +33,25 @@ TINY = {"canvas": {"width": 320, "height": 160}, "typography": {"height_px": [24
 BLOCKED = ("tensorflow", "keras", "synthtext_industrial", "trainers", "tf2onnx", "ai_edge_litert")
 
 
+BLOCKER = (  # a fresh interpreter's first lines: TensorFlow, Keras and this package cannot be imported
+    "import sys, runpy\n"
+    f"BLOCKED = {BLOCKED!r}\n"
+    "class Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in BLOCKED: raise ImportError('blocked on the device: ' + name)\n"
+    "sys.meta_path.insert(0, Block())\n"
+    "sys.path = [p for p in sys.path if p not in ('', '.')]\n")
+
+
+def run_without_training_stack(script, args: list[str], cwd) -> subprocess.CompletedProcess:
+    """Run a device script as its own program in a fresh interpreter behind BLOCKER."""
+    program = (BLOCKER + f"sys.argv = ['infer.py', *{args!r}]\n"
+               f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+               "assert not any(m.split('.')[0] in BLOCKED for m in sys.modules)\n")
+    return subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
 def load_infer():
     spec = importlib.util.spec_from_file_location("standalone_infer", KIT / "infer.py")
     module = importlib.util.module_from_spec(spec)
@@ -149,19 +168,7 @@ def test_standalone_script_runs_without_tensorflow(exported, tmp_path):
         paths.append(str(tmp_path / f"line{k}.png"))
         cv2.imwrite(paths[-1], image)
         lines.append(cv2.imread(paths[-1], cv2.IMREAD_GRAYSCALE))
-    prelude = (
-        "import sys, runpy\n"
-        f"BLOCKED = {BLOCKED!r}\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in BLOCKED: raise ImportError('blocked on the device: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "sys.path = [p for p in sys.path if p not in ('', '.')]\n"
-        f"sys.argv = ['infer.py', '--json', *{paths!r}]\n"
-        f"runpy.run_path({str(device / 'jetson' / 'infer.py')!r}, run_name='__main__')\n"
-        "assert not any(m.split('.')[0] in BLOCKED for m in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-I", "-c", prelude], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=120)
+    done = run_without_training_stack(device / "jetson" / "infer.py", ["--json", *paths], tmp_path)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     model, config = load_recognizer(root / "run", "last")
@@ -169,7 +176,7 @@ def test_standalone_script_runs_without_tensorflow(exported, tmp_path):
     assert [r["text"] for r in rows] == [e.text for e in expected] and sum(bool(r["text"]) for r in rows) >= 3
     assert [r["confidence"] for r in rows] == pytest.approx([e.confidence for e in expected], abs=2e-3)
     # the blocker really blocks: the same prelude cannot import tensorflow
-    probe = subprocess.run([sys.executable, "-I", "-c", prelude.split("sys.argv")[0] + "import tensorflow"],
+    probe = subprocess.run([sys.executable, "-I", "-c", BLOCKER + "import tensorflow"],
                            capture_output=True, text=True, timeout=60)
     assert probe.returncode != 0 and "blocked on the device" in probe.stderr
 

@@ -24,7 +24,7 @@ from trainers.fit_spotter import load_spotter, train_spotter  # noqa: E402
 from trainers.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
 from trainers.spotter import SpotterConfig, decode_boxes, roi_boxes, spot_pages  # noqa: E402
 
-from .test_export import BLOCKED, load_infer  # noqa: E402
+from .test_export import load_infer, run_without_training_stack  # noqa: E402
 
 TINY = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [36, 44]},
         "layout": {"rotation": [0, 0], "perspective": [0, 0]},
@@ -40,8 +40,8 @@ def exported(tmp_path_factory):
     generate(recipe, root / "eval", n=10, seed=1, shard_size=10, workers=1, with_crops=False)
     config = SpotterConfig(backbone="small", height=120, width=160, fusion_channels=16, roi_width=16,
                            lstm_units=16, charset="0123456789", score_threshold=THRESHOLD)
-    settings = TrainSettings(epochs=20, batch_size=4, steps_per_epoch=10, learning_rate=1e-2, patience=40,
-                             val_lines=4)  # 200 steps: enough to find boxes on these 12 pages (100 found none)
+    settings = TrainSettings(epochs=30, batch_size=4, steps_per_epoch=10, learning_rate=1e-2, patience=60,
+                             val_lines=4)  # 300 steps: a detector this small finds few boxes after 100-200
     train_spotter([root / "train"], root / "run", config, settings, log=lambda _: None)
     export_run(root / "run", root / "export", FORMATS, which="last", log=lambda _: None)
     pages, truths, source = eval_items(root / "run", data=root / "eval", count=10)
@@ -124,19 +124,7 @@ def test_standalone_script_spots_without_tensorflow(exported, tmp_path):
     for k, page in enumerate(pages[:4]):
         paths.append(str(tmp_path / f"page{k}.png"))
         cv2.imwrite(paths[-1], page)
-    prelude = (
-        "import sys, runpy\n"
-        f"BLOCKED = {BLOCKED!r}\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in BLOCKED: raise ImportError('blocked on the device: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "sys.path = [p for p in sys.path if p not in ('', '.')]\n"
-        f"sys.argv = ['infer.py', *{paths!r}]\n"
-        f"runpy.run_path({str(device / 'jetson' / 'infer.py')!r}, run_name='__main__')\n"
-        "assert not any(m.split('.')[0] in BLOCKED for m in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-I", "-c", prelude], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=120)
+    done = run_without_training_stack(device / "jetson" / "infer.py", paths, tmp_path)
     assert done.returncode == 0, done.stderr
     model = load_spotter(root / "run", "last")
     loaded = [cv2.imread(p, cv2.IMREAD_GRAYSCALE) for p in paths]

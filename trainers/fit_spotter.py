@@ -85,8 +85,11 @@ def page_batches(outs: Sequence[str | Path], config: SpotterConfig, batch_size: 
         .prefetch(tf.data.AUTOTUNE)
 
 
-def spotter_losses(model: Spotter, batch, training: bool = True) -> dict:
-    """{"score": dice, "geometry": IoU loss, "ctc": mean CTC per line, "total"} for one batch."""
+def spotter_losses(model: Spotter, batch, training: bool = True, jitter_rng=None) -> dict:
+    """{"score": dice, "geometry": IoU loss, "ctc": mean CTC per line, "total"} for one batch.
+
+    With `jitter_rng` (a tf.random.Generator) and training, the boxes the reader crops are jittered.
+    """
     import tensorflow as tf
 
     features, score, geometry = model.detector(batch["image"], training=training)
@@ -102,9 +105,9 @@ def spotter_losses(model: Spotter, batch, training: bool = True) -> dict:
     lines = tf.sequence_mask(batch["count"], tf.shape(batch["boxes"])[1])
     boxes = tf.boolean_mask(batch["boxes"], lines)
     box_index = tf.cast(tf.where(lines)[:, 0], tf.int32)
-    if training and model.config.box_jitter > 0:
+    if training and jitter_rng is not None and model.config.box_jitter > 0:
         height = boxes[:, 3:4] - boxes[:, 1:2]
-        boxes = boxes + tf.random.uniform(tf.shape(boxes), -1.0, 1.0) * (model.config.box_jitter * height)
+        boxes = boxes + jitter_rng.uniform(tf.shape(boxes), -1.0, 1.0) * (model.config.box_jitter * height)
     labels = tf.boolean_mask(batch["labels"], lines)
     length = tf.boolean_mask(batch["length"], lines)
     logits = model.read(features, boxes, box_index, training=training)
@@ -173,6 +176,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
         log("no --val given: validation is measured on training pages")
     with strategy.scope():
         model = Spotter(config)
+        jitter_rng = tf.random.Generator.from_seed(settings.seed)  # checkpointed: a resume continues its stream
     replicas = strategy.num_replicas_in_sync
 
     def make_step(optimizer):
@@ -180,7 +184,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
         def train_step(batch):
             def replica(b):
                 with tf.GradientTape() as tape:
-                    losses = spotter_losses(model, b)
+                    losses = spotter_losses(model, b, jitter_rng=jitter_rng)
                     scaled = losses["total"] / replicas
                 grads = tape.gradient(scaled, model.trainable_variables)
                 optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -199,7 +203,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
                                f"{score.string_accuracy:.3f} ({score.pages} pages)")
 
     fields = ("image", "score", "geometry", "boxes", "labels", "length", "count")
-    trainer = loop.Trainer(model, model.checkpoint_items(), make_step,
+    trainer = loop.Trainer(model, {**model.checkpoint_items(), "jitter_rng": jitter_rng}, make_step,
                            train_batches.map(lambda b: {k: b[k] for k in fields}), validation, "pages",
                            rank_names=("e2e_f1", "f1"))
     return loop.fit(run, trainer, settings, steps_per_epoch, strategy, resume, log)
