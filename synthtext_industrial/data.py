@@ -198,28 +198,40 @@ class LmdbDataset:
 
 # ----------------------------------------------------------------------------- tf.data
 
-def _lmdb_page_arrays(path: bytes, number: np.int64) -> tuple:
-    """One LMDB page as (encoded image, texts, line quads, char quads, char texts, char line, source id)."""
-    path, number = Path(path.decode()), int(number)
-    with lmdb_store.reader(path).begin() as txn:
-        _, image, gt = _checked_record(txn, path, "images", number)
-    fields = _page_fields(gt, path, number)
-    lengths = [len(chars) for chars in fields["char_texts"]]
-    return (image,
-            np.array([t.encode("utf-8") for t in fields["texts"]], dtype=object).reshape(-1),
-            fields["line_quads"],
-            np.concatenate(fields["char_quads"]) if lengths else np.zeros((0, 4, 2), np.float32),
-            np.array([c.encode("utf-8") for line in fields["char_texts"] for c in line], dtype=object).reshape(-1),
-            np.repeat(np.arange(len(lengths), dtype=np.int64), lengths),
-            fields["source_id"].encode())
+LMDB_CHUNK = {"images": 8, "crops": 64}  # records per Python call from tf.data: the call, not LMDB, is the cost
 
 
-def _lmdb_crop_arrays(path: bytes, number: np.int64) -> tuple:
-    """One LMDB crop as (encoded image, text, source id)."""
-    path, number = Path(path.decode()), int(number)
+def _lmdb_page_chunk(path: bytes, start: np.int64, count: np.int64) -> tuple:
+    """Pages start..start+count-1 of one LMDB shard as flat arrays with per-page row lengths: (encoded images,
+    source ids, lines per page, texts, line quads, chars per page, char quads, char texts, char line)."""
+    path, start, count = Path(path.decode()), int(start), int(count)
+    pages = []
     with lmdb_store.reader(path).begin() as txn:
-        text, image, source = _checked_record(txn, path, "crops", number)
-    return image, text.encode("utf-8"), source.encode("utf-8")
+        for number in range(start, start + count):
+            _, image, gt = _checked_record(txn, path, "images", number)
+            pages.append((image, _page_fields(gt, path, number)))
+    fields = [f for _, f in pages]
+    lengths = [[len(chars) for chars in f["char_texts"]] for f in fields]
+    return (np.array([image for image, _ in pages], dtype=object),
+            np.array([f["source_id"].encode() for f in fields], dtype=object),
+            np.array([len(f["texts"]) for f in fields], np.int64),
+            np.array([t.encode("utf-8") for f in fields for t in f["texts"]], dtype=object).reshape(-1),
+            np.concatenate([f["line_quads"] for f in fields]).reshape(-1, 4, 2),
+            np.array([sum(n) for n in lengths], np.int64),
+            np.concatenate([q for f in fields for q in f["char_quads"]] + [np.zeros((0, 4, 2), np.float32)]),
+            np.array([c.encode("utf-8") for f in fields for line in f["char_texts"] for c in line],
+                     dtype=object).reshape(-1),
+            np.concatenate([np.repeat(np.arange(len(n), dtype=np.int64), n) for n in lengths]))
+
+
+def _lmdb_crop_chunk(path: bytes, start: np.int64, count: np.int64) -> tuple:
+    """Crops start..start+count-1 of one LMDB shard as (encoded images, texts, source ids)."""
+    path, start, count = Path(path.decode()), int(start), int(count)
+    with lmdb_store.reader(path).begin() as txn:
+        records = [_checked_record(txn, path, "crops", number) for number in range(start, start + count)]
+    return (np.array([image for _, image, _ in records], dtype=object),
+            np.array([text.encode("utf-8") for text, _, _ in records], dtype=object),
+            np.array([source.encode("utf-8") for _, _, source in records], dtype=object))
 
 
 def tf_dataset(out: str | Path, kind: str = "images", shuffle_shards: bool = False, seed: int | None = None,
@@ -278,21 +290,34 @@ def tf_dataset(out: str | Path, kind: str = "images", shuffle_shards: bool = Fal
                         f["image/object/char/quad"], f["image/object/char/text"], f["image/object/char/line"],
                         f["image/source_id"])
     else:
-        # One Python call per record, not from_generator: creating a generator dataset makes TensorFlow
-        # set glibc's M_TRIM_THRESHOLD for the whole process, after which page-sized allocations keep
-        # faulting in fresh memory (handing one 735 kB page to TF: 0.9 ms that way, 0.4 ms this way).
-        if kind == "images":
-            read_record, shapes = _lmdb_page_arrays, [[], [None], [None, 4, 2], [None, 4, 2], [None], [None], []]
-            dtypes = [tf.string, tf.string, tf.float32, tf.float32, tf.string, tf.int64, tf.string]
-        else:
-            read_record, shapes, dtypes = _lmdb_crop_arrays, [[], [], []], [tf.string] * 3
+        # Records come CHUNK at a time through one Python call and are unbatched in TensorFlow: a call per
+        # record cost more than decoding a crop. Not from_generator: creating a generator dataset makes
+        # TensorFlow set glibc's M_TRIM_THRESHOLD for the whole process, after which page-sized allocations
+        # keep faulting in fresh memory.
+        chunk = LMDB_CHUNK[kind]
 
-        def read(path, number):
-            values = tf.numpy_function(read_record, [path, number], dtypes, stateful=False)
-            return tuple(tf.ensure_shape(value, shape) for value, shape in zip(values, shapes))
+        def read_chunk(path, start, count):
+            if kind == "crops":
+                images, texts, sources = tf.numpy_function(_lmdb_crop_chunk, [path, start, count],
+                                                           [tf.string] * 3, stateful=False)
+                return tuple(tf.ensure_shape(v, [None]) for v in (images, texts, sources))
+            values = tf.numpy_function(_lmdb_page_chunk, [path, start, count],
+                                       [tf.string, tf.string, tf.int64, tf.string, tf.float32, tf.int64,
+                                        tf.float32, tf.string, tf.int64], stateful=False)
+            images, sources, line_counts, texts, line_quads, char_counts, char_quads, char_texts, char_line = (
+                tf.ensure_shape(v, shape) for v, shape in zip(values, [
+                    [None], [None], [None], [None], [None, 4, 2], [None], [None, 4, 2], [None], [None]]))
+
+            def per_page(flat, counts):
+                return tf.RaggedTensor.from_row_lengths(flat, counts, validate=False)
+
+            return (images, per_page(texts, line_counts), per_page(line_quads, line_counts),
+                    per_page(char_quads, char_counts), per_page(char_texts, char_counts),
+                    per_page(char_line, char_counts), sources)
 
         def read_shard(path, count):
-            return tf.data.Dataset.range(1, count + 1).map(lambda number: read(path, number))
+            starts = tf.data.Dataset.range(1, count + 1, chunk)
+            return starts.map(lambda start: read_chunk(path, start, tf.minimum(tf.constant(chunk, tf.int64), count + 1 - start))).unbatch()
 
         def parse(*values):
             if kind == "crops":

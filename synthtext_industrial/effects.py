@@ -624,6 +624,12 @@ class EffectsConfig(StrictModel):
     tone: ToneConfig = Field(default_factory=ToneConfig, description="brightness, contrast and gamma")
     vignetting: VignettingConfig = Field(default_factory=VignettingConfig, description="darker corners")
     jpeg: JpegConfig = Field(default_factory=JpegConfig, description="JPEG artefacts")
+    min_legibility: float = Field(
+        3.0, ge=0.0, le=100.0, allow_inf_nan=False,
+        description="Least legibility of every character once the effects are applied (its RMS change over the "
+                    "effected surface's fine texture, as colour.min_legibility); a page whose effects wash out, "
+                    "blur or drown a character under it gets its effects drawn again, up to 3 draws in all, and "
+                    "keeps the least damaging one. 0 = off.")
 
 
 def build_effects(cfg: EffectsConfig) -> A.Compose:

@@ -263,6 +263,24 @@ def legibility(surface: np.ndarray, marked: np.ndarray, coverage: np.ndarray, te
     return signal / max(float(texture.std()), LEGIBILITY_NOISE_FLOOR)
 
 
+def weakest_char_legibility(surface: np.ndarray, marked: np.ndarray, chars: Sequence[tuple[int, int, np.ndarray]],
+                            texture_sigma: float) -> float:
+    """`legibility` of the least legible character, for (x, y, coverage) of each character in the region.
+
+    A highlight or an off-focus area over part of a line wipes out a few characters and leaves the line's
+    overall RMS change almost as it was, so after the effects every character is measured on its own.
+    """
+    before = surface.astype(np.float32)
+    change = marked.astype(np.float32) - before
+    texture = max(float((before - cv2.GaussianBlur(before, (0, 0), texture_sigma)).std()), LEGIBILITY_NOISE_FLOOR)
+    weakest = math.inf
+    for x, y, coverage in chars:
+        part = change[y:y + coverage.shape[0], x:x + coverage.shape[1]]
+        inked = max(float(coverage.sum()) / 255.0, 1.0)
+        weakest = min(weakest, math.sqrt(float((part * part).sum()) / inked))
+    return weakest / texture if chars else math.inf
+
+
 def strengthen(params: dict, factor: float) -> dict:
     """The same mark `factor` times stronger: more contrast for ink and laser, deeper relief."""
     stronger = dict(params)

@@ -350,3 +350,26 @@ def test_a_floor_out_of_reach_keeps_the_strongest_mark_and_says_so():
     params = sample_marking([STYLE.validate_python({"kind": "laser"})], ColourConfig(), np.random.default_rng(0))
     record, _image = _legible_mark(surface, coverage, params, 50.0, 60, np.random.default_rng(1))
     assert record["legibility"] < 50.0 and record["contrast"] == 255.0
+
+
+def test_one_washed_out_character_makes_the_weakest_character_illegible():
+    """A highlight over one character of three barely moves the line's RMS change but wipes out that character."""
+    from synthtext_industrial.marking import legibility, weakest_char_legibility
+
+    surface = busy(120, 4)
+    coverage = np.zeros(surface.shape, np.uint8)
+    chars = []
+    for x in (30, 80, 130):  # three bar-shaped "characters", 40 px apart
+        coverage[30:90, x:x + 12] = 255
+        chars.append((x - 2, 28, coverage[28:92, x - 2:x + 14]))
+    marked = mark(surface, coverage, {"kind": "inkjet", "contrast": [80, 80]}, DARK)[0]
+    clear = weakest_char_legibility(surface, marked, chars, 4.0)
+    assert clear == pytest.approx(legibility(surface, marked, coverage, 4.0), rel=0.25)
+    washed_surface, washed_mark = surface.copy(), marked.copy()
+    washed_surface[:, 120:] = 255  # a reflection clips the third character (and its surface) to white
+    washed_mark[:, 120:] = 255
+    whole_line = legibility(washed_surface, washed_mark, coverage, 4.0)
+    weakest = weakest_char_legibility(washed_surface, washed_mark, chars, 4.0)
+    assert whole_line > 0.7 * clear  # the line as a whole still looks fine...
+    assert weakest < 0.05 * clear  # ...but one of its characters is gone
+    assert weakest_char_legibility(surface, marked, [], 4.0) == float("inf")

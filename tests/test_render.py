@@ -148,3 +148,35 @@ def test_text_stays_inside_canvas_and_blocks_do_not_overlap():
                 A, B = boxes[a], boxes[b]
                 separated = A[2] <= B[0] or B[2] <= A[0] or A[3] <= B[1] or B[3] <= A[1]
                 assert separated, f"sample {i}: blocks {a} and {b} overlap"
+
+
+HARSH_EFFECTS = {  # reflections and off-focus areas on every page, strong enough to wipe characters out
+    "highlights": {"p": 1.0, "count": [2, 4], "intensity": [180, 255], "size": [0.1, 0.3]},
+    "partial_blur": {"p": 1.0, "sigma": [4, 8], "area": [0.2, 0.5]},
+    "noise": {"p": 1.0},
+}
+
+
+def test_effects_that_drown_a_character_are_drawn_again():
+    """effects.min_legibility: a page whose effects leave a character under the floor gets new effects; a page
+    whose first draw is fine is exactly what it is without the floor, and the floor never touches the text."""
+    floor = 3.0
+    with_floor = recipe_from_dict(dict(STRESS, effects={**HARSH_EFFECTS, "min_legibility": floor}))
+    without = recipe_from_dict(dict(STRESS, effects={**HARSH_EFFECTS, "min_legibility": 0}))
+    redrawn = 0
+    for index in range(16):
+        checked, plain = render_sample(with_floor, 0, index), render_sample(without, 0, index)
+        draws = checked.records["effect_draws"]
+        scores = [block["legibility_after_effects"] for block in checked.records["blocks"]]
+        assert len(scores) == len(checked.records["blocks"])
+        assert min(scores, default=floor) >= floor or draws == 3, (index, scores, draws)
+        if draws == 1:
+            assert np.array_equal(checked.image, plain.image), index
+        elif min(scores) >= floor:  # a later draw met the floor where the first one did not
+            assert not np.array_equal(checked.image, plain.image), index
+        assert np.array_equal(checked.mask, plain.mask)
+        assert [line.quad.tolist() for line in checked.lines] == [line.quad.tolist() for line in plain.lines]
+        assert plain.records["effect_draws"] == 1
+        assert all("legibility_after_effects" not in block for block in plain.records["blocks"])
+        redrawn += draws > 1
+    assert redrawn >= 2, "harsh effects should need new draws on some pages"
