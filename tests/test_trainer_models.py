@@ -37,3 +37,12 @@ def test_auto_width_gives_ctc_room_for_the_longest_line(backbone, longest, width
     assert config.width == width and config.width % 32 == 0
     config.validate(max_label_length=longest)
     assert RecognizerConfig(width=200, charset="01").with_auto_width(longest).width == 200
+
+
+def test_unrolled_training_model_shares_weights_and_outputs_with_the_exported_one(tmp_path):
+    config = RecognizerConfig(height=32, width=128, lstm_units=16, charset="0123456789")
+    trained, plain = build_recognizer(config, unroll=True), build_recognizer(config)
+    trained.save_weights(str(tmp_path / "best.weights.h5"))  # as training saves its best epoch
+    plain.load_weights(str(tmp_path / "best.weights.h5"))  # as predict, evaluate and export load it
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 128, 1)).astype(np.float32)
+    np.testing.assert_allclose(plain(x).numpy(), trained(x).numpy(), rtol=1e-4, atol=1e-4)

@@ -74,7 +74,7 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
                                                  repeat=False).take(max(1, settings.val_lines // 64))
         log("no --val given: validation accuracy is measured on training lines")
     with strategy.scope():
-        model = build_recognizer(config)
+        model = build_recognizer(config, unroll=not tf.config.list_physical_devices("GPU"))
 
     def make_step(optimizer):
         def loss_fn(batch):
