@@ -10,6 +10,8 @@ renamed when complete, then recorded with its content hash in `manifest.json`;
 a rerun of the same command keeps recorded shards whose hash still matches and
 redoes the rest. Write errors (full disk, read-only folder) and dead workers
 become DatasetErrors that say so; docs/robustness.md lists every fault tried.
+OUT may also be an fsspec URL (s3://, gs://, ...): remote.py stages each shard
+in a local temporary folder and uploads it before the manifest records it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections import deque
@@ -43,6 +46,7 @@ from .textgen import charset
 MANIFEST_SCHEMA = "synthtext-industrial/manifest/1"
 CROP_FORMAT = "png"
 ENGINES = ("local", "dask")
+RESUME_CHECKS = ("hash", "size")
 FAULT_ENV = "SYNTHTEXT_INDUSTRIAL_FAULT"
 POOL_RESTARTS = 3  # render pools replaced after a worker process died, per run
 
@@ -75,7 +79,8 @@ def _fault(point: str) -> None:
     ONCE_FILE only the first process to create that file is hit (for worker deaths that a
     retry must survive). Points: render (in a render worker), record (before a record is
     stored), finish-crops / finish-images (before that shard's rename), shard-done (after
-    the renames, before the manifest records the shard). Unset, it does nothing.
+    the renames, before the manifest records the shard), uploaded (OUT a URL: after the
+    shard's objects are uploaded, before the manifest records it). Unset, it does nothing.
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:
@@ -203,6 +208,23 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
     return entries
 
 
+def _write_job_shard(job: dict, plan: ShardPlan, records: Iterable[Record],
+                     progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Write one shard into OUT; for a URL, into a local temporary folder (LMDB needs one), then upload it."""
+    if job["url"] is None:
+        return write_shard(job["out"], job["fmt"], job["kinds"], plan, records, progress)
+    from .remote import RemoteFolder, _io
+
+    target = RemoteFolder(job["url"])
+    with tempfile.TemporaryDirectory(prefix="synthtext-shard-") as tmp:
+        entries = write_shard(Path(tmp), job["fmt"], job["kinds"], plan, records, progress)
+        for entry in reversed(entries):  # crops first, like the local renames
+            target.put(Path(tmp), entry["path"])
+        with _io(f"uploading {plan.name} to {job['url']}"):
+            _fault("uploaded")
+    return entries
+
+
 # ----------------------------------------------------------------------------- local engine
 
 _WORKER: dict = {}
@@ -286,7 +308,7 @@ def _run_local(job: dict, todo: list[ShardPlan], workers: int, progress, on_shar
     try:
         for plan in todo:
             batch = (next(records) for _ in range(plan.start, plan.stop))
-            on_shard(write_shard(job["out"], job["fmt"], job["kinds"], plan, batch, progress))
+            on_shard(_write_job_shard(job, plan, batch, progress))
     finally:
         records.close()
 
@@ -294,13 +316,13 @@ def _run_local(job: dict, todo: list[ShardPlan], workers: int, progress, on_shar
 # ----------------------------------------------------------------------------- dask engine
 
 def dask_shard_task(job: dict, plan: ShardPlan) -> list[dict]:
-    """One Dask task: render and write one shard (runs on a worker; OUT must be reachable there)."""
+    """One Dask task: render and write one shard (runs on a worker; OUT or the URL must be reachable there)."""
     import cv2
 
     cv2.setNumThreads(1)
     _fault("render")
     records = (render_record(job["recipe"], job["seed"], i, job["with_crops"]) for i in range(plan.start, plan.stop))
-    return write_shard(job["out"], job["fmt"], job["kinds"], plan, records)
+    return _write_job_shard(job, plan, records)
 
 
 def _run_dask(job: dict, todo: list[ShardPlan], workers: int, scheduler: str | None, progress, on_shard) -> None:
@@ -358,10 +380,15 @@ def read_manifest(out: Path) -> dict | None:
         raise DatasetError(f"{path} is unreadable ({exc}); use --overwrite to start again") from None
 
 
+def _manifest_bytes(manifest: dict) -> bytes:
+    """The file's exact bytes: a folder and a URL get the same manifest.json."""
+    return (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def _write_manifest(out: Path, manifest: dict) -> None:
     tmp = _manifest_path(out).with_suffix(".json.tmp")
     try:
-        tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_bytes(_manifest_bytes(manifest))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         tmp.replace(_manifest_path(out))
@@ -378,7 +405,7 @@ def _identity(recipe: Recipe, seed: int, fmt: str, shard_size: int, with_crops: 
 
 @dataclass
 class Summary:
-    out: Path
+    out: Path | str  # the folder, or the URL
     images: int = 0
     lines: int = 0
     chars: int = 0
@@ -417,54 +444,109 @@ def _shard_ok(out: Path, fmt: str, entry: dict) -> bool:
     return digest == entry["sha256"] and count == entry["records"]
 
 
+class _Folder:
+    """OUT as a local (or mounted) folder; remote.RemoteFolder offers the same operations for a URL."""
+
+    def __init__(self, out: Path):
+        self.out, self.url, self.label = out, None, out
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        lock = _lock(self.out)
+        try:
+            yield
+        finally:
+            lock.close()
+
+    def read_manifest(self) -> dict | None:
+        return read_manifest(self.out)
+
+    def write_manifest(self, manifest: dict) -> None:
+        _write_manifest(self.out, manifest)
+
+    def has_other_files(self) -> bool:
+        return any(p.name != ".lock" for p in self.out.iterdir())
+
+    def remove(self, relpaths: list[str]) -> None:
+        for relpath in relpaths:
+            remove_shard(self.out / relpath)
+
+    def shard_ok(self, fmt: str, entry: dict, check: str) -> bool:
+        if check == "hash":
+            return _shard_ok(self.out, fmt, entry)
+        try:
+            return shard_bytes(fmt, self.out / entry["path"]) == entry["bytes"]
+        except OSError:
+            return False
+
+    def remove_unlisted(self, fmt: str, kept: set[str]) -> None:
+        """Partial, damaged, stray or superseded shards are removed, then redone."""
+        keep = {self.out / relpath for relpath in kept}
+        for folder in shard_folders(fmt):
+            for path in sorted((self.out / folder).iterdir()) if (self.out / folder).is_dir() else []:
+                if path not in keep:
+                    remove_shard(path)
+
+    def confirm(self, entries: list[dict]) -> None:
+        """Nothing to check: the shard was renamed into this folder."""
+
+
 def generate(recipe: Recipe, out: str | Path, n: int, seed: int = 0, fmt: str = "lmdb", shard_size: int = 1000,
              workers: int | None = None, with_crops: bool = True, overwrite: bool = False, engine: str = "local",
              scheduler: str | None = None, progress: Callable[[int], None] | None = None,
-             on_resume: Callable[[int, int], None] | None = None) -> Summary:
+             on_resume: Callable[[int, int], None] | None = None, resume_check: str = "hash") -> Summary:
     """Write `n` samples of `recipe` to `out`; see the module docstring for the guarantees.
 
+    `out`: a folder, or an fsspec URL string (`s3://bucket/prefix`, `gs://...`, `memory://...`, `file://...`).
     `workers`: render processes (local) or LocalCluster workers (dask without `scheduler`); default all cores.
+    `resume_check`: how a rerun trusts recorded shards: "hash" re-reads each one (for a URL, downloads it),
+    "size" only checks that its files or objects exist with the recorded size (cheap on an object store).
     """
     if fmt not in FORMATS:
         raise DatasetError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     if engine not in ENGINES:
         raise DatasetError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if resume_check not in RESUME_CHECKS:
+        raise DatasetError(f"unknown resume_check {resume_check!r}; allowed: {', '.join(RESUME_CHECKS)}")
     if scheduler is not None and engine != "dask":
         raise DatasetError("a scheduler address needs --engine dask")
     if shard_size < 1 or n < 0:
         raise DatasetError(f"need n >= 0 and shard_size >= 1, got n={n}, shard_size={shard_size}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"{out} exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatasetError(f"cannot create the output folder {out}: {exc.strerror}") from None
+    from .remote import RemoteFolder, is_url
+
+    if is_url(out):
+        store = RemoteFolder(out)  # opens the filesystem: a missing package is reported here, before rendering
+    else:
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise DatasetError(f"{out} exists and is not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatasetError(f"cannot create the output folder {out}: {exc.strerror}") from None
+        store = _Folder(out)
     workers = workers or os.cpu_count() or 1
-    lock = _lock(out)
-    try:
-        return _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine,
-                                scheduler, progress, on_resume)
-    finally:
-        lock.close()
+    with store.locked():
+        return _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine,
+                                scheduler, progress, on_resume, resume_check)
 
 
-def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine, scheduler,
-                     progress, on_resume):
+def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine, scheduler,
+                     progress, on_resume, resume_check):
     identity = _identity(recipe, seed, fmt, shard_size, with_crops)
-    previous = read_manifest(out)
+    previous = store.read_manifest()
     if previous is not None and not overwrite:
         differs = [k for k, v in identity.items() if previous.get(k) != v]
         if differs:
             detail = ", ".join(f"{k}: {previous.get(k)!r} there, {identity[k]!r} now" for k in differs)
-            raise DatasetError(f"{out} holds a dataset made with different settings ({detail}); "
+            raise DatasetError(f"{store.label} holds a dataset made with different settings ({detail}); "
                                f"choose another folder or pass --overwrite")
     if overwrite:
-        for sub in sorted({folder for f in FORMATS for folder in shard_folders(f)}) + ["manifest.json"]:
-            remove_shard(out / sub)
+        store.remove(sorted({folder for f in FORMATS for folder in shard_folders(f)}) + ["manifest.json"])
         previous = None
-    elif previous is None and any(p.name != ".lock" for p in out.iterdir()):
-        raise DatasetError(f"{out} is not empty and has no manifest.json; choose an empty folder or pass --overwrite")
+    elif previous is None and store.has_other_files():
+        raise DatasetError(f"{store.label} is not empty and has no manifest.json; choose an empty folder or pass "
+                           f"--overwrite")
 
     kinds = list(KINDS) if with_crops else ["images"]
     plans = plan_shards(n, shard_size)
@@ -477,31 +559,29 @@ def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops,
                    "encoding": recipe.canvas.encoding.format},
         "complete": False, "counts": {}, "shards": [],
     }
-    summary = Summary(out)
+    summary = Summary(store.label)
     todo: list[ShardPlan] = []
     for plan in plans:
         entries = [recorded.get((k, shard_relpath(fmt, k, plan.number, plan.total))) for k in kinds]
-        if all(e is not None and (e["start"], e["stop"]) == (plan.start, plan.stop) and _shard_ok(out, fmt, e)
-               for e in entries):
+        if all(e is not None and (e["start"], e["stop"]) == (plan.start, plan.stop) and
+               store.shard_ok(fmt, e, resume_check) for e in entries):
             manifest["shards"] += entries
             summary.skipped_shards += 1
         else:
             todo.append(plan)
-    kept = {out / e["path"] for e in manifest["shards"]}
-    for folder in shard_folders(fmt):  # partial, damaged, stray or superseded shards are removed, then redone
-        for path in sorted((out / folder).iterdir()) if (out / folder).is_dir() else []:
-            if path not in kept:
-                remove_shard(path)
+    store.remove_unlisted(fmt, {e["path"] for e in manifest["shards"]})
     if on_resume and summary.skipped_shards:
         on_resume(summary.skipped_shards, sum(p.stop - p.start for p in plans if p not in todo))
-    _write_manifest(out, manifest)
+    store.write_manifest(manifest)
 
     def on_shard(entries: list[dict]) -> None:
+        store.confirm(entries)
         manifest["shards"] = sorted(manifest["shards"] + entries, key=lambda e: (e["kind"], e["name"]))
         summary.rendered += entries[0]["stop"] - entries[0]["start"]
-        _write_manifest(out, manifest)
+        store.write_manifest(manifest)
 
-    job = {"recipe": recipe, "seed": seed, "with_crops": with_crops, "out": out, "fmt": fmt, "kinds": kinds}
+    job = {"recipe": recipe, "seed": seed, "with_crops": with_crops, "out": store.out, "url": store.url,
+           "fmt": fmt, "kinds": kinds}
     start_time = time.perf_counter()
     if engine == "dask" and todo:
         _run_dask(job, todo, workers, scheduler, progress, on_shard)
@@ -520,5 +600,5 @@ def _generate_locked(recipe, out, n, seed, fmt, shard_size, workers, with_crops,
                           "crops": summary.crops, "bytes": summary.bytes,
                           "max_line_length": max([0] + [e.get("max_line_length", 0) for e in images])}
     manifest["complete"] = True
-    _write_manifest(out, manifest)
+    store.write_manifest(manifest)
     return summary
