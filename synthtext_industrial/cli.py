@@ -29,6 +29,21 @@ def _load(recipe: str, assets_root: tuple[str, ...]):
         raise RecipeProblem(str(exc)) from None
 
 
+class DatasetFolder(click.Path):
+    """A dataset folder to read: a URL gets "download it first" instead of "does not exist"."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "://" in value:
+            from .remote import is_url
+
+            if is_url(value):
+                self.fail(f"{value} is a URL, but this reads a local dataset folder only: download it first (e.g. "
+                          f"`aws s3 sync {value} ./ds`, `gcloud storage rsync -r {value} ./ds`) and pass the folder",
+                          param, ctx)
+        return super().convert(value, param, ctx)
+
+
+DATASET = DatasetFolder(exists=True, file_okay=False)
 RECIPE = click.argument("recipe", metavar="RECIPE")
 ASSETS_ROOT = click.option("--assets-root", multiple=True, type=click.Path(file_okay=False),
                            help="another folder the recipe may read fonts, photos or wordlists from "
@@ -110,7 +125,9 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
 @main.command()
 @RECIPE
 @click.option("-n", "--count", "n", required=True, type=click.IntRange(0), help="number of images")
-@click.option("-o", "--output", required=True, type=click.Path(), help="dataset folder")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="dataset folder, or an fsspec URL: s3://bucket/prefix (pip install s3fs), gs://... (gcsfs), "
+                   "memory://, file://, ...")
 @SEED
 @click.option("--format", "fmt", default="lmdb", type=click.Choice(["lmdb", "tfrecord"]),
               help="shard format: lmdb (DTRB layout, embedded) or tfrecord (tf.train.Example)")
@@ -122,10 +139,13 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
               help="local: processes on this machine; dask: one task per shard on a dask.distributed cluster")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster); "
-                   "OUT must then be on a filesystem every worker mounts at the same path")
+                   "OUT must then be a folder every worker mounts at the same path, or a URL every worker reaches")
 @click.option("--overwrite", is_flag=True, help="replace a dataset made with other settings")
+@click.option("--resume-check", default="hash", type=click.Choice(["hash", "size"]),
+              help="how a rerun checks finished shards: hash re-reads each (for a URL: downloads it); "
+                   "size trusts the manifest when the files or objects have the recorded size")
 @ASSETS_ROOT
-def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, scheduler, overwrite,
+def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, scheduler, overwrite, resume_check,
              assets_root) -> None:
     """Render N images into shards with a manifest; rerun the same command to resume."""
     from tqdm import tqdm
@@ -139,12 +159,13 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
 
     def resumed(shards: int, images: int) -> None:
         bar.update(images)
-        bar.write(f"resuming: {shards} finished shard(s) ({images} images) verified and kept")
+        how = "verified" if resume_check == "hash" else "sizes checked"
+        bar.write(f"resuming: {shards} finished shard(s) ({images} images) {how} and kept")
 
     try:
         summary = run(r, output, n, seed=seed, fmt=fmt, shard_size=shard_size, workers=workers,
                       with_crops=crops, overwrite=overwrite, engine=engine, scheduler=scheduler,
-                      progress=bar.update, on_resume=resumed)
+                      progress=bar.update, on_resume=resumed, resume_check=resume_check)
     except DatasetError as exc:
         bar.close()
         raise click.ClickException(str(exc)) from None
@@ -159,7 +180,7 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.argument("dataset", type=DATASET)
 def verify(dataset) -> None:
     """Re-hash every shard and read back every record; exit 1 naming each corrupt shard and record."""
     from .dataset import verify as run
@@ -174,7 +195,7 @@ def verify(dataset) -> None:
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.argument("dataset", type=DATASET)
 @click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
               help="contact sheet to write  [default: DATASET/preview.png]")
 @click.option("--pages", default=16, type=click.IntRange(0, 400), help="pages on the contact sheet (0: none)")
@@ -217,11 +238,11 @@ def train() -> None:
 def _training_options(unit: str, batch_size: int):
     """The options both `train` commands share, defined once so that they stay alike."""
     options = [
-        click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True, file_okay=False),
+        click.option("--data", "data", required=True, multiple=True, type=DATASET,
                      help=f"dataset folder written by generate (its {unit} are read); repeat to mix several"),
         click.option("--weight", "weights", multiple=True, type=click.FloatRange(min=0, min_open=True),
                      help="sampling weight per --data, in the same order (like DTRB's batch_ratio); default equal"),
-        click.option("--val", default=None, type=click.Path(exists=True, file_okay=False),
+        click.option("--val", default=None, type=DATASET,
                      help=f"held-out dataset for validation and early stopping (default: training {unit})"),
         click.option("--epochs", default=10, type=click.IntRange(1)),
         click.option("--batch-size", default=batch_size, type=click.IntRange(1)),
@@ -370,7 +391,7 @@ def predict(run, images, which, draw, beam_width) -> None:
 
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("--data", default=None, type=click.Path(exists=True, file_okay=False),
+@click.option("--data", default=None, type=DATASET,
               help="a generated dataset to evaluate on (its crops, or lines cut from its pages)")
 @click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
               help="a folder of real line images, with --labels")
@@ -447,7 +468,7 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="export folder")
 @click.option("--formats", default="savedmodel,onnx,tflite-fp32,tflite-fp16",
               help="comma-separated: savedmodel, onnx, tflite-fp32, tflite-fp16")
-@click.option("--data", default=None, type=click.Path(exists=True, file_okay=False),
+@click.option("--data", default=None, type=DATASET,
               help="dataset for the parity check  [default: the run's --val, else its training data]")
 @click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
               help="a folder of real line images with labels.tsv for the parity check, instead of --data")

@@ -444,6 +444,10 @@ def _shard_ok(out: Path, fmt: str, entry: dict) -> bool:
     return digest == entry["sha256"] and count == entry["records"]
 
 
+def _entry_order(entry: dict) -> tuple[str, str]:
+    return entry["kind"], entry["name"]
+
+
 class _Folder:
     """OUT as a local (or mounted) folder; remote.RemoteFolder offers the same operations for a URL."""
 
@@ -569,6 +573,7 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
             summary.skipped_shards += 1
         else:
             todo.append(plan)
+    manifest["shards"].sort(key=_entry_order)  # the order a fresh run writes, however many were kept
     store.remove_unlisted(fmt, {e["path"] for e in manifest["shards"]})
     if on_resume and summary.skipped_shards:
         on_resume(summary.skipped_shards, sum(p.stop - p.start for p in plans if p not in todo))
@@ -576,7 +581,7 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
 
     def on_shard(entries: list[dict]) -> None:
         store.confirm(entries)
-        manifest["shards"] = sorted(manifest["shards"] + entries, key=lambda e: (e["kind"], e["name"]))
+        manifest["shards"] = sorted(manifest["shards"] + entries, key=_entry_order)
         summary.rendered += entries[0]["stop"] - entries[0]["start"]
         store.write_manifest(manifest)
 

@@ -43,6 +43,7 @@ def open_url(url: str):
     """(fsspec filesystem, root path) for a URL; a DatasetError naming the package to install if one is missing."""
     try:
         import fsspec
+        from fsspec.registry import known_implementations
     except ImportError:
         raise DatasetError(f"writing to {url} needs fsspec: pip install fsspec (and the package for the protocol, "
                            f"e.g. s3fs for s3://, gcsfs for gs://, adlfs for az://)") from None
@@ -52,7 +53,7 @@ def open_url(url: str):
         package = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None)
         if not package:
             protocol = url.split("://", 1)[0].split("::")[-1]
-            package = fsspec.registry.known_implementations.get(protocol, {}).get("class", "").split(".")[0]
+            package = known_implementations.get(protocol, {}).get("class", "").split(".")[0]
         hint = f"pip install {package}" if package else "install the fsspec implementation for its protocol"
         raise DatasetError(f"writing to {url} needs the package {package or '?'}: {hint} ({exc})") from None
     except ValueError as exc:
