@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
+import platform
 import tempfile
 import threading
 import time
@@ -93,7 +93,7 @@ class RemoteLock:
 
     def __init__(self, fs, path: str, label: str):
         self.fs, self.path, self.label = fs, path, label
-        self.me = {"run": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
+        self.me = {"run": uuid.uuid4().hex, "host": platform.node(), "pid": os.getpid()}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost: dict | None = None
@@ -169,7 +169,7 @@ def _stale(holder: dict) -> bool:
     try:
         if time.time() - float(holder.get("heartbeat", 0)) > LEASE_S:
             return True
-        if holder.get("host") == socket.gethostname():
+        if holder.get("host") == platform.node():
             os.kill(int(holder["pid"]), 0)
     except ProcessLookupError:
         return True
