@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--schedule", default="cosine", choices=["cosine", "plateau"],
                         help="cosine: decay over the time budget (a time-bound run anneals as it ends)")
     parser.add_argument("--width", type=int, default=0, help="0: from the longest line (as the CLI)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (weights, shuffling); data seeds are fixed")
+    parser.add_argument("--run", default="run", help="run folder name inside --work (replaced)")
     parser.add_argument("--work", default="/tmp/train-small", help="scratch folder for datasets and the run")
     args = parser.parse_args()
 
@@ -42,7 +44,8 @@ def main() -> None:
     work = Path(args.work)
     if work.exists() and not (work / "train" / "manifest.json").exists() and any(work.iterdir()):
         raise SystemExit(f"{work} exists and does not look like this benchmark's scratch folder; choose --work")
-    shutil.rmtree(work / "run", ignore_errors=True)
+    run = work / args.run
+    shutil.rmtree(run, ignore_errors=True)
     recipe = load_recipe(args.recipe)
     t0 = time.perf_counter()
     for name, pages, seed in (("train", args.pages, 0), ("val", 300, 1), ("test", args.test_pages, 2)):
@@ -53,15 +56,15 @@ def main() -> None:
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=200, patience=1000,
                              max_seconds=args.minutes * 60 - 60, learning_rate=args.learning_rate,
-                             schedule=args.schedule)
-    metrics = train_recognizer([work / "train"], work / "run", RecognizerConfig(backbone=args.backbone,
+                             schedule=args.schedule, seed=args.seed)
+    metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone,
                                                                                 width=args.width),
                                settings, val=work / "val")
     train_seconds = time.perf_counter() - t0
     seen = metrics["history"][-1]["step"] * args.batch_size
 
     t0 = time.perf_counter()
-    result = evaluate_recognizer(work / "run", dataset_lines(work / "test"), work / "run" / "eval-test")
+    result = evaluate_recognizer(run, dataset_lines(work / "test"), run / "eval-test")
     eval_seconds = time.perf_counter() - t0
     print()
     print(f"recipe {recipe.source}; backbone {args.backbone}; {os.cpu_count()} CPU cores")

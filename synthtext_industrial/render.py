@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import copy
+import threading
 
 import cv2
 import numpy as np
@@ -209,9 +210,18 @@ def _legible_mark(surface: np.ndarray, coverage: np.ndarray, marking: dict, floo
     return {**marking, "legibility": round(clarity, 3)}, marked
 
 
-@lru_cache(maxsize=16)
+_THREAD = threading.local()
+
+
 def _effects_pipeline(effects_json: str):
-    return build_effects(EffectsConfig.model_validate_json(effects_json))
+    """The recipe's effects pipeline, one per thread: apply_effects seeds its transforms for each call, so
+    two threads sharing one would draw from each other's seeds (Dask workers run several render threads)."""
+    pipelines = _THREAD.__dict__.setdefault("pipelines", {})
+    if effects_json not in pipelines:
+        if len(pipelines) >= 16:
+            pipelines.clear()
+        pipelines[effects_json] = build_effects(EffectsConfig.model_validate_json(effects_json))
+    return pipelines[effects_json]
 
 
 def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool = False) -> Sample:

@@ -89,10 +89,8 @@ def test_dask_threads_to_a_memory_url_write_what_the_local_engine_writes(tmp_pat
     recipe = recipe_from_dict(TINY)
     for fmt in ("tfrecord", "lmdb"):
         generate(recipe, tmp_path / fmt, n=5, seed=6, fmt=fmt, shard_size=2, workers=1)
-    # threads, not processes: the worker shares this process's memory filesystem. One thread: rendering is not
-    # thread-safe (two render threads in one process give different pages, to a plain folder too; see the dask
-    # notes in docs/formats.md), so real clusters run one thread per worker process.
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    # threads, not processes: the worker shares this process's memory filesystem; two of them render at once
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         for fmt in ("tfrecord", "lmdb"):
             summary = generate(recipe, f"{url}/{fmt}", n=5, seed=6, fmt=fmt, shard_size=2, engine="dask",
                                scheduler=cluster.scheduler_address)

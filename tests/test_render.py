@@ -180,3 +180,14 @@ def test_effects_that_drown_a_character_are_drawn_again():
         assert all("legibility_after_effects" not in block for block in plain.records["blocks"])
         redrawn += draws > 1
     assert redrawn >= 2, "harsh effects should need new draws on some pages"
+
+
+def test_threads_render_the_same_samples_as_one_thread():
+    """Dask workers render in several threads of one process: no sample may see another's random draws."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    recipe = recipe_from_dict(dict(STRESS, effects=HARSH_EFFECTS))
+    alone = [render_sample(recipe, 4, i).image for i in range(12)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda i: render_sample(recipe, 4, i).image, range(12)))
+    assert [i for i in range(12) if not np.array_equal(alone[i], threaded[i])] == []
