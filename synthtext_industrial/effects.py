@@ -16,6 +16,7 @@ a fitting transform (brightness/contrast, gamma, JPEG) we use it as is.
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 from typing import Annotated, Any, Callable, Literal
 
@@ -417,30 +418,50 @@ def apply_camera_noise(img: np.ndarray, gaussian_sigma: float, shot_gain: float,
     """Noisy copy of the image; per-pixel variance = gaussian_sigma**2 + shot_gain * intensity.
 
     Shot noise (poisson) is approximated by gaussian noise scaled by sqrt(intensity). Uses cv2's
-    RNG (3x faster than numpy's at 1600x1200), seeded from `seed` right before use.
+    RNG (3x faster than numpy's at 1600x1200), seeded from `seed` right before use. The unit noise
+    of the last seed and shape is kept (per thread): the renderer puts the text-free page through
+    the same effects right after the page, and drawing the noise again was a tenth of a page's time.
     """
     _check_uint8(img)
     flat = img.reshape(img.shape[0], -1)  # every value gets its own noise, whatever the channels
     out = np.empty_like(flat)
-    noise = np.empty((min(_NOISE_ROWS, flat.shape[0]), flat.shape[1]), np.float32)
-    std = np.empty_like(noise)
+    count = int(round(salt_pepper * out.size))
+    unit, positions, fresh = _unit_noise(int(seed), flat.shape, count)
+    scaled = np.empty((min(_NOISE_ROWS, flat.shape[0]), flat.shape[1]), np.float32)
+    std = np.empty_like(scaled)
     std_lut = np.sqrt(gaussian_sigma**2 + shot_gain * np.arange(256)).astype(np.float32).reshape(1, 256)
-    cv2.setRNGSeed(int(seed))
+    if fresh:
+        cv2.setRNGSeed(int(seed))
     for top in range(0, flat.shape[0], _NOISE_ROWS):
         rows = flat[top:top + _NOISE_ROWS]
-        band_noise, band_std = noise[:len(rows)], std[:len(rows)]
-        cv2.randn(band_noise, 0.0, 1.0)
+        band_unit, band_scaled, band_std = unit[top:top + _NOISE_ROWS], scaled[:len(rows)], std[:len(rows)]
+        if fresh:
+            cv2.randn(band_unit, 0.0, 1.0)
         cv2.LUT(rows, std_lut, dst=band_std)
-        cv2.multiply(band_noise, band_std, dst=band_noise)
-        cv2.add(rows, band_noise, dst=out[top:top + _NOISE_ROWS], dtype=cv2.CV_8U)
-    count = int(round(salt_pepper * out.size))
+        cv2.multiply(band_unit, band_std, dst=band_scaled)
+        cv2.add(rows, band_scaled, dst=out[top:top + _NOISE_ROWS], dtype=cv2.CV_8U)
     if count:
-        positions = np.empty((count, 1), np.int32)
-        cv2.randu(positions, 0, out.size)
+        if fresh:
+            cv2.randu(positions, 0, out.size)
         values = out.reshape(-1)
         values[positions[: count // 2, 0]] = 0
         values[positions[count // 2:, 0]] = 255
+    _NOISE.key = (int(seed), flat.shape, count)
     return out.reshape(img.shape)
+
+
+_NOISE = threading.local()  # the last unit noise field and salt-and-pepper positions drawn in this thread
+
+
+def _unit_noise(seed: int, shape: tuple[int, int], count: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(unit noise buffer, salt-and-pepper positions buffer, whether they must be drawn) for this draw."""
+    if getattr(_NOISE, "key", None) == (seed, shape, count):
+        return _NOISE.unit, _NOISE.positions, False
+    _NOISE.key = None  # until the buffers hold this draw
+    if getattr(_NOISE, "unit", None) is None or _NOISE.unit.shape != shape:
+        _NOISE.unit = np.empty(shape, np.float32)
+    _NOISE.positions = np.empty((count, 1), np.int32)
+    return _NOISE.unit, _NOISE.positions, True
 
 
 class CameraNoise(ImageOnlyTransform):

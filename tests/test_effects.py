@@ -310,3 +310,28 @@ def test_recorded_parameters_replay_the_effect():
                                 image, np.random.default_rng(3))
     replay = CameraNoise(p=1).apply(image, **record["CameraNoise"])
     np.testing.assert_array_equal(out, replay)
+
+
+def test_camera_noise_kept_for_the_next_image_is_the_noise_it_would_draw():
+    """The renderer puts the text-free page through the same noise right after the page; the kept unit noise
+    must give exactly what drawing it again gives, for any image, and never leak into another seed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synthtext_industrial.effects import apply_camera_noise
+
+    rng = np.random.default_rng(0)
+    page, plain = (rng.integers(0, 256, (130, 170), dtype=np.uint8) for _ in range(2))
+
+    def fresh(image, seed):  # in a new thread: nothing kept from earlier draws
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(apply_camera_noise, image, 4.0, 0.3, 0.01, seed).result()
+
+    first = apply_camera_noise(page, 4.0, 0.3, 0.01, 7)
+    again = apply_camera_noise(plain, 4.0, 0.3, 0.01, 7)  # reuses the kept noise
+    other = apply_camera_noise(plain, 4.0, 0.3, 0.01, 8)
+    assert np.array_equal(first, fresh(page, 7))
+    assert np.array_equal(again, fresh(plain, 7))
+    assert np.array_equal(other, fresh(plain, 8)) and not np.array_equal(other, again)
+    more_salt = apply_camera_noise(page, 4.0, 0.3, 0.02, 8)  # same seed, more salt-and-pepper pixels
+    with ThreadPoolExecutor(1) as pool:
+        assert np.array_equal(more_salt, pool.submit(apply_camera_noise, page, 4.0, 0.3, 0.02, 8).result())
