@@ -8,9 +8,10 @@ import sys
 
 import cv2
 
-from peer_common import REPO, Tally, parse_args, version
+from peer_common import REPO, Tally, parse_args
 
 sys.path.insert(0, REPO)
+import synthtext_industrial  # noqa: E402
 from synthtext_industrial.generate import render_record  # noqa: E402
 from synthtext_industrial.recipe import load_recipe  # noqa: E402
 
@@ -27,7 +28,7 @@ for index in range(args.n):
         png, text = (crop.image, crop.text) if hasattr(crop, "image") else crop  # Crop record or (png, text) pair
         width, height = struct.unpack(">II", png[16:24])  # from the PNG header
         tally.add(png, height, width, text)
-tally.report(args.samples, pages=args.n, version=version("synthtext-industrial"))
+tally.report(args.samples, pages=args.n, version=synthtext_industrial.__version__)
 if args.samples:
     with open(os.path.join(args.samples, "page.jpg"), "wb") as f:
         f.write(page_sample)
