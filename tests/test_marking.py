@@ -365,11 +365,11 @@ def test_one_washed_out_character_makes_the_weakest_character_illegible():
     marked = mark(surface, coverage, {"kind": "inkjet", "contrast": [80, 80]}, DARK)[0]
     clear = weakest_char_legibility(surface, marked, chars, 4.0)
     assert clear == pytest.approx(legibility(surface, marked, coverage, 4.0), rel=0.25)
-    washed_surface, washed_mark = surface.copy(), marked.copy()
-    washed_surface[:, 120:] = 255  # a reflection clips the third character (and its surface) to white
-    washed_mark[:, 120:] = 255
+    columns = np.arange(surface.shape[1], dtype=np.float32)
+    light = 400 * np.exp(-((columns - 136) ** 2) / (2 * 12.0**2))  # a soft reflection over the third character
+    washed_surface, washed_mark = (np.clip(image + light, 0, 255).astype(np.uint8) for image in (surface, marked))
     whole_line = legibility(washed_surface, washed_mark, coverage, 4.0)
     weakest = weakest_char_legibility(washed_surface, washed_mark, chars, 4.0)
-    assert whole_line > 0.7 * clear  # the line as a whole still looks fine...
+    assert whole_line > 0.5 * clear  # the line as a whole still looks readable...
     assert weakest < 0.05 * clear  # ...but one of its characters is gone
     assert weakest_char_legibility(surface, marked, [], 4.0) == float("inf")
