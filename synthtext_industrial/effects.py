@@ -16,6 +16,7 @@ a fitting transform (brightness/contrast, gamma, JPEG) we use it as is.
 from __future__ import annotations
 
 import math
+import random
 import threading
 from functools import lru_cache
 from typing import Annotated, Any, Callable, Literal
@@ -685,10 +686,15 @@ def _reseed(transform: A.BasicTransform | BaseCompose, rng: np.random.Generator)
     `Compose.set_random_seed` gives all transforms the SAME seed, so their draws (including whether
     they apply) would be identical; seeding each one separately keeps them independent.
     """
-    transform.set_random_seed(child_seed(rng))
-    if isinstance(transform, BaseCompose):
-        for child in transform.transforms:
-            _reseed(child, rng)
+    seed = child_seed(rng)
+    if not isinstance(transform, BaseCompose):
+        transform.set_random_seed(seed)
+        return
+    # what Compose.set_random_seed sets on the compose itself, without seeding every child only to reseed it
+    transform.seed, transform.random_generator, transform.py_random = seed, np.random.default_rng(seed), \
+        random.Random(seed)
+    for child in transform.transforms:
+        _reseed(child, rng)
 
 
 def _plain(value: Any) -> Any:
