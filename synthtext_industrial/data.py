@@ -317,7 +317,8 @@ def tf_dataset(out: str | Path, kind: str = "images", shuffle_shards: bool = Fal
 
         def read_shard(path, count):
             starts = tf.data.Dataset.range(1, count + 1, chunk)
-            return starts.map(lambda start: read_chunk(path, start, tf.minimum(tf.constant(chunk, tf.int64), count + 1 - start))).unbatch()
+            size = tf.constant(chunk, tf.int64)
+            return starts.map(lambda start: read_chunk(path, start, tf.minimum(size, count + 1 - start))).unbatch()
 
         def parse(*values):
             if kind == "crops":

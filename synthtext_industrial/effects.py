@@ -16,7 +16,6 @@ a fitting transform (brightness/contrast, gamma, JPEG) we use it as is.
 from __future__ import annotations
 
 import math
-import random
 import threading
 from functools import lru_cache
 from typing import Annotated, Any, Callable, Literal
@@ -690,9 +689,9 @@ def _reseed(transform: A.BasicTransform | BaseCompose, rng: np.random.Generator)
     if not isinstance(transform, BaseCompose):
         transform.set_random_seed(seed)
         return
-    # what Compose.set_random_seed sets on the compose itself, without seeding every child only to reseed it
-    transform.seed, transform.random_generator, transform.py_random = seed, np.random.default_rng(seed), \
-        random.Random(seed)
+    # a transform's own seeding (seed, numpy and python generators) on the compose itself: Compose's own
+    # method would also seed every child, only for the loop below to reseed it
+    A.BasicTransform.set_random_seed(transform, seed)
     for child in transform.transforms:
         _reseed(child, rng)
 

@@ -259,8 +259,14 @@ def legibility(surface: np.ndarray, marked: np.ndarray, coverage: np.ndarray, te
     change = marked.astype(np.float32) - before
     inked = max(float(coverage.sum()) / 255.0, 1.0)
     signal = math.sqrt(float((change * change).sum()) / inked)
-    texture = before - cv2.GaussianBlur(before, (0, 0), texture_sigma)
-    return signal / max(float(texture.std()), LEGIBILITY_NOISE_FLOOR)
+    return signal / _texture_std(before, texture_sigma)
+
+
+def _texture_std(surface: np.ndarray, texture_sigma: float) -> float:
+    """Std of the surface's detail finer than `texture_sigma` px (what competes with strokes), at least the
+    noise floor."""
+    texture = surface - cv2.GaussianBlur(surface, (0, 0), texture_sigma)
+    return max(float(texture.std()), LEGIBILITY_NOISE_FLOOR)
 
 
 def weakest_char_legibility(surface: np.ndarray, marked: np.ndarray, chars: Sequence[tuple[int, int, np.ndarray]],
@@ -272,7 +278,7 @@ def weakest_char_legibility(surface: np.ndarray, marked: np.ndarray, chars: Sequ
     """
     before = surface.astype(np.float32)
     change = marked.astype(np.float32) - before
-    texture = max(float((before - cv2.GaussianBlur(before, (0, 0), texture_sigma)).std()), LEGIBILITY_NOISE_FLOOR)
+    texture = _texture_std(before, texture_sigma)
     weakest = math.inf
     for x, y, coverage in chars:
         part = change[y:y + coverage.shape[0], x:x + coverage.shape[1]]

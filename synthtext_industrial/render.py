@@ -9,7 +9,6 @@ All randomness is drawn, in a fixed order, from the generator of (seed, index).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import copy
 import threading
