@@ -99,6 +99,34 @@ def preview(recipe, count, output, start, tile_width, seed, assets_root) -> None
 
 @main.command()
 @RECIPE
+@click.option("-n", "--count", default=100, type=click.IntRange(1, 100000), help="number of pages to render")
+@click.option("-o", "--output", default="audit.png", type=click.Path(dir_okay=False),
+              help="PNG sheet of the least legible characters")
+@click.option("--worst", default=48, type=click.IntRange(1, 1000), help="characters on the sheet")
+@click.option("--start", default=0, type=click.IntRange(0), help="index of the first page")
+@SEED
+@ASSETS_ROOT
+def audit(recipe, count, output, worst, start, seed, assets_root) -> None:
+    """Score every labelled character of N pages after the effects; sheet of the least legible ones.
+
+    The score is the legibility the renderer enforces (recipes/README.md, "Legibility"): a person looking at
+    the sheet can check that characters at the floor can still be read.
+    """
+    import cv2
+
+    from .audit import audit as run_audit, audit_sheet
+
+    r = _load(recipe, assets_root)
+    report = run_audit(r, count, seed=seed, start=start)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(output), audit_sheet(report, r, seed, worst)):
+        raise click.ClickException(f"could not write {output}")
+    click.echo(report.summary())
+    click.echo(f"wrote {output} (the {min(worst, len(report.chars))} least legible characters)")
+
+
+@main.command()
+@RECIPE
 @click.option("-n", "--count", default=16, type=click.IntRange(0), help="number of samples")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="folder to write")
 @click.option("--start", default=0, type=click.IntRange(0), help="index of the first sample")

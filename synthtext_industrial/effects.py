@@ -647,10 +647,11 @@ class EffectsConfig(StrictModel):
     jpeg: JpegConfig = Field(default_factory=JpegConfig, description="JPEG artefacts")
     min_legibility: float = Field(
         3.0, ge=0.0, le=100.0, allow_inf_nan=False,
-        description="Least legibility of every character once the effects are applied (its RMS change over the "
-                    "effected surface's fine texture, as colour.min_legibility); a page whose effects wash out, "
-                    "blur or drown a character under it gets its effects drawn again, up to 3 draws in all, and "
-                    "keeps the least damaging one. 0 = off.")
+        description="Least legibility of every character once the effects are applied (the per-character rule "
+                    "of colour.min_legibility, measured against the text-free page through the same effects); a "
+                    "page whose effects wash out, blur or drown a character under it gets its effects drawn "
+                    "again, up to 3 draws in all, and keeps the least damaging one; characters still under it "
+                    "are listed in the block's below_floor. 0 = off.")
 
 
 def build_effects(cfg: EffectsConfig) -> A.Compose:

@@ -163,8 +163,10 @@ class ColourConfig(StrictModel):
                                    "the least contrast a polarity must reach before the other one is used.")
     min_legibility: float = Field(
         8.0, ge=0.0, le=100.0, allow_inf_nan=False,
-        description="Least strength of a mark against the surface's own fine texture (RMS change per inked pixel "
-                    "over the texture's std); weaker marks of any style are strengthened up to it. 0 = off.")
+        description="Least legibility of every character right after marking: the 10th percentile over its ink of "
+                    "the visible change at (ink) or beside (relief) each ink pixel, over the std of its "
+                    "surroundings' fine texture. Weaker marks are strengthened; ink that clips changes polarity "
+                    "and relief lit along its strokes gets a diagonal light. 0 = off.")
 
 
 def sample_marking(styles: Sequence[MarkingStyle], colour: ColourConfig, rng: np.random.Generator) -> dict:
@@ -245,46 +247,7 @@ def resolve_colour(image: np.ndarray, coverage: np.ndarray, params: dict) -> dic
             "achieved_contrast": abs(ink_level - local_mean)}
 
 
-LEGIBILITY_NOISE_FLOOR = 2.0  # gray levels: a flat surface still has sensor noise, so no mark is infinitely clear
 MAX_STRENGTHEN = 4.0  # per step; a few steps reach any floor a recipe allows
-
-
-def legibility(surface: np.ndarray, marked: np.ndarray, coverage: np.ndarray, texture_sigma: float) -> float:
-    """How clearly a mark stands out from its surface: the RMS change per inked pixel over the std of the
-    surface's fine texture (what is left after removing detail coarser than `texture_sigma` px).
-
-    Works alike for ink (the change is on the strokes) and relief (the change is the shading beside them).
-    """
-    before = surface.astype(np.float32)
-    change = marked.astype(np.float32) - before
-    inked = max(float(coverage.sum()) / 255.0, 1.0)
-    signal = math.sqrt(float((change * change).sum()) / inked)
-    return signal / _texture_std(before, texture_sigma)
-
-
-def _texture_std(surface: np.ndarray, texture_sigma: float) -> float:
-    """Std of the surface's detail finer than `texture_sigma` px (what competes with strokes), at least the
-    noise floor."""
-    texture = surface - cv2.GaussianBlur(surface, (0, 0), texture_sigma)
-    return max(float(texture.std()), LEGIBILITY_NOISE_FLOOR)
-
-
-def weakest_char_legibility(surface: np.ndarray, marked: np.ndarray, chars: Sequence[tuple[int, int, np.ndarray]],
-                            texture_sigma: float) -> float:
-    """`legibility` of the least legible character, for (x, y, coverage) of each character in the region.
-
-    A highlight or an off-focus area over part of a line wipes out a few characters and leaves the line's
-    overall RMS change almost as it was, so after the effects every character is measured on its own.
-    """
-    before = surface.astype(np.float32)
-    change = marked.astype(np.float32) - before
-    texture = _texture_std(before, texture_sigma)
-    weakest = math.inf
-    for x, y, coverage in chars:
-        part = change[y:y + coverage.shape[0], x:x + coverage.shape[1]]
-        inked = max(float(coverage.sum()) / 255.0, 1.0)
-        weakest = min(weakest, math.sqrt(float((part * part).sum()) / inked))
-    return weakest / texture if chars else math.inf
 
 
 def strengthen(params: dict, factor: float) -> dict:

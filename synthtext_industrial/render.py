@@ -22,8 +22,9 @@ from .dotmatrix import DotMatrixSource, dot_glyph, sample_dot_style
 from .effects import apply_effects, build_effects, EffectsConfig
 from .fonts import FontFace, Glyph, height_per_em, quantise_aspect, truetype_glyph
 from .groundtruth import Char, Field, Line, Sample
-from .marking import (MAX_STRENGTHEN, apply_marking, legibility, resolve_colour, sample_marking, strengthen,
-                      weakest_char_legibility)
+from .legibility import CharInk, chars_legibility, texture_sigma
+from .marking import (MAX_STRENGTHEN, POLARITIES, RELIEF_KINDS, apply_marking, resolve_colour, sample_marking,
+                      strengthen)
 from .recipe import Recipe
 from .schema import choose, integer, sample_rng, uniform
 from .textgen import GeneratedLine, choose_block, fill_block
@@ -159,54 +160,107 @@ def _region_box(recipe: Recipe, rng: np.random.Generator) -> tuple[str, np.ndarr
     return name, np.clip(box, [m, m, m, m], [W - m, H - m, W - m, H - m])
 
 
-def _texture_sigma(height: float) -> float:
-    return max(2.0, height / 6)  # texture finer than about a stroke competes with the strokes
-
-
-def _legible_effects(recipe: Recipe, page: np.ndarray, plain: np.ndarray, blocks: list[tuple],
-                     rng: np.random.Generator) -> tuple[np.ndarray, dict, list[float], int]:
+def _legible_effects(recipe: Recipe, page: np.ndarray, plain: np.ndarray, blocks: list["MarkedBlock"],
+                     rng: np.random.Generator, measure: bool = False) -> tuple[np.ndarray, dict, list[list[float]], int]:
     """Apply the recipe's effects to the page, drawing them again (up to EFFECT_DRAWS times) while one leaves a
     character under effects.min_legibility; the least damaging draw is kept.
 
-    Each character is measured against the text-free page (`plain`) put through the very same effects (a copy
-    of the rng replays their draws). Returns (image, effects record, each block's weakest character's
-    legibility, draws made); without a floor or text, one draw and no measurements.
+    Each character is measured (`legibility.char_legibility`) against the text-free page (`plain`) put through
+    the very same effects (a copy of the rng replays their draws). Returns (image, effects record, each block's
+    per-character legibility, draws made); without a floor (unless `measure`) or text, one draw and no scores.
     """
     pipeline = _effects_pipeline(recipe.effects.model_dump_json())
     floor = recipe.effects.min_legibility
-    if floor <= 0 or not blocks:
+    if (floor <= 0 and not measure) or not blocks:
         image, record = apply_effects(pipeline, page, rng)
         return image, record, [], 1
     best = None
-    for draw in range(1, EFFECT_DRAWS + 1):
+    draws = EFFECT_DRAWS if floor > 0 else 1
+    for draw in range(1, draws + 1):
         replay = copy.deepcopy(rng)
         image, record = apply_effects(pipeline, page, rng)
         plain_fx, _ = apply_effects(pipeline, plain, replay)
-        scores = [weakest_char_legibility(plain_fx[y0:y1, x0:x1], image[y0:y1, x0:x1], chars, sigma)
-                  for (x0, y0, x1, y1), chars, sigma in blocks]
-        if best is None or min(scores) > min(best[2]):
-            best = (image, record, scores, draw)
-        if min(scores) >= floor:
+        scores = [block.measure(plain_fx, image) for block in blocks]
+        weakest = min(min(s, default=np.inf) for s in scores)
+        if best is None or weakest > best[3]:
+            best = (image, record, scores, weakest)
+        if weakest >= floor:
             break
     image, record, scores, _ = best
     return image, record, scores, draw
 
 
-def _legible_mark(surface: np.ndarray, coverage: np.ndarray, marking: dict, floor: float, height: float,
-                  rng: np.random.Generator) -> tuple[dict, np.ndarray]:
-    """Mark the surface, strengthening a mark its surface texture would drown (the label must be readable)."""
-    texture_sigma = _texture_sigma(height)
+@dataclass
+class MarkedBlock:
+    """Where a block's characters are on the page, for measuring them after the effects."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the marked region
+    chars: list[CharInk]  # in region coordinates, in the order of the block's labelled characters
+    relief: bool
+    sigma: float  # texture scale for this text height
+
+    def measure(self, plain: np.ndarray, finished: np.ndarray) -> list[float]:
+        x0, y0, x1, y1 = self.box
+        return chars_legibility(plain[y0:y1, x0:x1], finished[y0:y1, x0:x1], self.chars, self.relief, self.sigma)
+
+
+def _nearest_diagonal(angle: float) -> float:
+    """The diagonal light direction (45, 135, 225 or 315 degrees) nearest `angle`: it shades edges of every
+    orientation, where light along a stroke shades none of it."""
+    return (45.0 + 90.0 * round((angle - 45.0) / 90.0)) % 360.0
+
+
+def _legible_mark(surface: np.ndarray, coverage: np.ndarray, chars: list[CharInk], marking: dict, floor: float,
+                  height: float, rng: np.random.Generator) -> tuple[dict, np.ndarray, list[float]]:
+    """Mark the surface so that every character is legible (`legibility.char_legibility` >= floor).
+
+    A faint mark is strengthened (more contrast, deeper relief). When strengthening stops helping, the cause
+    is not strength: ink that clips against its surface (dark ink on black) changes polarity, and relief lit
+    along its strokes gets its light turned to the nearest diagonal. Returns the record (with `legibility`,
+    the weakest character's score, and `adjusted`, what was changed), the marked surface and every
+    character's score.
+    """
+    sigma = texture_sigma(height)
+    relief = marking["kind"] in RELIEF_KINDS
     marking = resolve_colour(surface, coverage, marking)
     marked = apply_marking(surface, coverage, marking, rng)
-    clarity = legibility(surface, marked, coverage, texture_sigma)
-    for _step in range(LEGIBILITY_STEPS):
-        if clarity >= floor:
+    scores = chars_legibility(surface, marked, chars, relief, sigma)
+    adjusted: list[str] = []
+    previous = None
+    for _step in range(LEGIBILITY_STEPS if floor > 0 else 0):
+        weakest = min(scores, default=np.inf)
+        if weakest >= floor:
             break
-        factor = min(1.1 * floor / max(clarity, 0.25), MAX_STRENGTHEN)  # a little over: clipping and relief are not linear
-        marking = resolve_colour(surface, coverage, strengthen(marking, factor))
+        # One part gone while the rest is clear, or strengthening no longer helping: the cause is not strength.
+        structural = weakest < 0.25 * float(np.median(scores))
+        stalled = previous is not None and weakest <= 1.1 * previous
+        candidate = _other_cause(marking, adjusted) if structural or stalled else None
+        if candidate is None:
+            if stalled:
+                break
+            factor = min(1.1 * floor / max(weakest, 0.25), MAX_STRENGTHEN)  # a little over: clipping, relief
+            candidate = {**strengthen(marking, factor), "_adjustment": "strengthened"}
+        adjusted.append(candidate.pop("_adjustment"))
+        previous = weakest
+        marking = resolve_colour(surface, coverage, candidate)
         marked = apply_marking(surface, coverage, marking, rng)
-        clarity = legibility(surface, marked, coverage, texture_sigma)
-    return {**marking, "legibility": round(clarity, 3)}, marked
+        scores = chars_legibility(surface, marked, chars, relief, sigma)
+    weakest = min(scores, default=np.inf)
+    record = {**marking, "legibility": round(float(weakest), 3) if np.isfinite(weakest) else None}
+    if adjusted:
+        record["adjusted"] = adjusted
+    return record, marked, scores
+
+
+def _other_cause(marking: dict, adjusted: list[str]) -> dict | None:
+    """The one change that is not strength: ink of the other polarity, or relief lit from a diagonal."""
+    kind = marking["kind"]
+    if kind in ("inkjet", "thermal") and "polarity_flipped" not in adjusted:
+        other = POLARITIES[1 - POLARITIES.index(marking["polarity"])]
+        return {**marking, "polarity": other, "_adjustment": "polarity_flipped"}
+    if kind in RELIEF_KINDS and "light_turned" not in adjusted:
+        return {**marking, "light_angle": _nearest_diagonal(marking["light_angle"]), "_adjustment": "light_turned"}
+    return None
 
 
 _THREAD = threading.local()
@@ -223,11 +277,13 @@ def _effects_pipeline(effects_json: str):
     return pipelines[effects_json]
 
 
-def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool = False) -> Sample:
+def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool = False,
+                  measure_legibility: bool = False) -> Sample:
     """Render sample `index` of `recipe` under master `seed`; identical in any process.
 
     `keep_char_masks` also returns each character's own warped coverage (for tests
-    and debugging) in `Sample.char_masks`.
+    and debugging) in `Sample.char_masks`. `measure_legibility` scores every character after the effects
+    even when the recipe sets no floor (`audit` does; the page is the same).
     """
     rng = sample_rng(seed, index)
     W, Hh = recipe.canvas.width, recipe.canvas.height
@@ -242,7 +298,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
     char_masks: list = []
     placed_boxes: list[np.ndarray] = []
     block_records = []
-    marked_blocks = []  # (region box, (x, y, coverage) of each character in it, texture sigma) per block
+    marked_blocks: list[MarkedBlock] = []
     typo, lay = recipe.typography, recipe.layout
     n_blocks = integer(rng, lay.blocks)
     for _block in range(n_blocks):
@@ -314,11 +370,13 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             np.maximum(view, cov, out=view)
         image = image.copy() if image is background else image
         surface = image[ry0:ry1, rx0:rx1]
-        marking, marked = _legible_mark(surface, coverage, sample_marking(recipe.marking, recipe.colour, rng),
-                                        recipe.colour.min_legibility, height, rng)
+        chars_ink = [CharInk(x0 - rx0, y0 - ry0, cov) for _tl, _g, x0, y0, cov, _own in drawn]
+        marking, marked, _scores = _legible_mark(surface, coverage, chars_ink,
+                                                 sample_marking(recipe.marking, recipe.colour, rng),
+                                                 recipe.colour.min_legibility, height, rng)
         image[ry0:ry1, rx0:rx1] = marked
-        marked_blocks.append(((rx0, ry0, rx1, ry1), [(x0 - rx0, y0 - ry0, cov) for _tl, _g, x0, y0, cov, _own in drawn],
-                              _texture_sigma(height)))
+        marked_blocks.append(MarkedBlock((rx0, ry0, rx1, ry1), chars_ink, marking["kind"] in RELIEF_KINDS,
+                                         texture_sigma(height)))
         np.maximum(mask[ry0:ry1, rx0:rx1], coverage, out=mask[ry0:ry1, rx0:rx1])
 
         first_line = len(lines_out)
@@ -342,9 +400,15 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             "position": [px, py], "marking": marking, "lines": [first_line, len(lines_out)],
         })
 
-    image, effects_record, after_effects, draws = _legible_effects(recipe, image, background, marked_blocks, rng)
-    for block, score in zip(block_records, after_effects):
-        block["legibility_after_effects"] = round(score, 3)
+    image, effects_record, after_effects, draws = _legible_effects(recipe, image, background, marked_blocks, rng,
+                                                                   measure=measure_legibility)
+    floor = recipe.effects.min_legibility
+    for block, scores in zip(block_records, after_effects):
+        block["legibility_after_effects"] = round(float(min(scores, default=np.inf)), 3) if scores else None
+        block["char_legibility"] = [round(float(score), 2) if np.isfinite(score) else None for score in scores]
+        below = [i for i, score in enumerate(scores) if score < floor]
+        if floor > 0 and below:
+            block["below_floor"] = below  # what no effects draw could fix: the label's characters to distrust
     records = {"background": bg_record, "camera_tilt": tilt, "blocks": block_records, "effects": effects_record,
                "effect_draws": draws}
     return Sample(image=np.ascontiguousarray(image), mask=mask, lines=lines_out, seed=int(seed), index=int(index),

@@ -311,7 +311,7 @@ def busy(value: int, spread: int, shape=(120, 200), seed=0) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["laser", "engrave", "inkjet"])
 def test_legibility_grows_with_the_mark_and_falls_with_the_texture(kind):
-    from synthtext_industrial.marking import legibility
+    from synthtext_industrial.legibility import legibility
 
     coverage = text_coverage()
     style = ({"kind": kind, "contrast": [30, 30]} if kind != "engrave"
@@ -328,17 +328,20 @@ def test_legibility_grows_with_the_mark_and_falls_with_the_texture(kind):
 
 @pytest.mark.parametrize("kind", ["laser", "engrave", "thermal"])
 def test_a_drowned_mark_is_strengthened_to_the_floor(kind):
-    from synthtext_industrial.marking import legibility
+    from synthtext_industrial.legibility import CharInk, chars_legibility
     from synthtext_industrial.render import _legible_mark
 
     coverage, surface = text_coverage(), busy(128, 12)
+    chars = [CharInk(0, 0, coverage)]
     style = {"kind": kind, "contrast": [10, 10]} if kind != "engrave" else {"kind": kind, "depth": [0.1, 0.1]}
     params = sample_marking([STYLE.validate_python(style)], ColourConfig(), np.random.default_rng(0))
-    faint, faint_image = _legible_mark(surface, coverage, params, 0.0, 60, np.random.default_rng(1))
+    faint, faint_image, _ = _legible_mark(surface, coverage, chars, params, 0.0, 60, np.random.default_rng(1))
     assert faint["legibility"] < 3
-    record, image = _legible_mark(surface, coverage, params, 6.0, 60, np.random.default_rng(1))
-    assert record["legibility"] >= 6.0
-    assert record["legibility"] == pytest.approx(legibility(surface, image, coverage, 10.0), abs=1e-3)
+    record, image, scores = _legible_mark(surface, coverage, chars, params, 6.0, 60, np.random.default_rng(1))
+    assert record["legibility"] >= 6.0 and "strengthened" in record["adjusted"]
+    relief = kind == "engrave"
+    assert record["legibility"] == pytest.approx(min(chars_legibility(surface, image, chars, relief, 10.0)),
+                                                 abs=1e-3)
     outside = chessboard_distance(coverage) > 12
     assert np.array_equal(image[outside], surface[outside]), "strengthening stays on the mark"
 
@@ -346,30 +349,33 @@ def test_a_drowned_mark_is_strengthened_to_the_floor(kind):
 def test_a_floor_out_of_reach_keeps_the_strongest_mark_and_says_so():
     from synthtext_industrial.render import _legible_mark
 
+    from synthtext_industrial.legibility import CharInk
+
     coverage, surface = text_coverage(), busy(128, 60)  # texture as strong as any mark can be
     params = sample_marking([STYLE.validate_python({"kind": "laser"})], ColourConfig(), np.random.default_rng(0))
-    record, _image = _legible_mark(surface, coverage, params, 50.0, 60, np.random.default_rng(1))
+    record, _image, _ = _legible_mark(surface, coverage, [CharInk(0, 0, coverage)], params, 50.0, 60,
+                                      np.random.default_rng(1))
     assert record["legibility"] < 50.0 and record["contrast"] == 255.0
 
 
 def test_one_washed_out_character_makes_the_weakest_character_illegible():
     """A highlight over one character of three barely moves the line's RMS change but wipes out that character."""
-    from synthtext_industrial.marking import legibility, weakest_char_legibility
+    from synthtext_industrial.legibility import CharInk, chars_legibility, legibility
 
     surface = busy(120, 4)
     coverage = np.zeros(surface.shape, np.uint8)
     chars = []
     for x in (30, 80, 130):  # three bar-shaped "characters", 40 px apart
         coverage[30:90, x:x + 12] = 255
-        chars.append((x - 2, 28, coverage[28:92, x - 2:x + 14]))
+        chars.append(CharInk(x - 2, 28, coverage[28:92, x - 2:x + 14]))
     marked = mark(surface, coverage, {"kind": "inkjet", "contrast": [80, 80]}, DARK)[0]
-    clear = weakest_char_legibility(surface, marked, chars, 4.0)
-    assert clear == pytest.approx(legibility(surface, marked, coverage, 4.0), rel=0.25)
+    clear = min(chars_legibility(surface, marked, chars, False, 4.0))
+    assert clear > 8
     columns = np.arange(surface.shape[1], dtype=np.float32)
     light = 400 * np.exp(-((columns - 136) ** 2) / (2 * 12.0**2))  # a soft reflection over the third character
     washed_surface, washed_mark = (np.clip(image + light, 0, 255).astype(np.uint8) for image in (surface, marked))
     whole_line = legibility(washed_surface, washed_mark, coverage, 4.0)
-    weakest = weakest_char_legibility(washed_surface, washed_mark, chars, 4.0)
-    assert whole_line > 0.5 * clear  # the line as a whole still looks readable...
-    assert weakest < 0.05 * clear  # ...but one of its characters is gone
-    assert weakest_char_legibility(surface, marked, [], 4.0) == float("inf")
+    scores = chars_legibility(washed_surface, washed_mark, chars, False, 4.0)
+    assert whole_line > 0.5 * legibility(surface, marked, coverage, 4.0)  # the line as a whole still looks readable...
+    assert scores[2] < 0.05 * clear and min(scores[:2]) > 0.5 * clear  # ...but one of its characters is gone
+    assert chars_legibility(surface, marked, [], False, 4.0) == []
