@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import cv2
@@ -44,6 +45,18 @@ class CharInk:
     x: int
     y: int
     coverage: np.ndarray  # HxW uint8, 255 = full ink
+
+    @cached_property
+    def ink(self) -> np.ndarray:
+        """The pixels that are the character's ink (at least half covered; any coverage for hairlines)."""
+        threshold = 128 if (self.coverage >= 128).any() else 1
+        return self.coverage >= threshold
+
+    @cached_property
+    def half_width(self) -> float:
+        """Half the width of its widest stroke, px."""
+        ink = np.pad(self.ink.astype(np.uint8), 1)
+        return float(cv2.distanceTransform(ink, cv2.DIST_L2, 3).max()) if ink.any() else 0.0
 
 
 def texture_sigma(height: float) -> float:
@@ -68,54 +81,52 @@ def legibility(surface: np.ndarray, marked: np.ndarray, coverage: np.ndarray, si
     return signal / texture_std(before, sigma)
 
 
-def reach_px(coverage: np.ndarray, relief: bool) -> int:
+def reach_px(char: CharInk, relief: bool) -> int:
     """How far from an ink pixel the evidence of that pixel may lie: 1 px for ink (antialiasing, a little
-    blur), one stroke width plus the shading's reach for relief (one lit edge shows a whole stroke)."""
-    if not relief:
-        return 1
-    ink = (coverage >= 128).astype(np.uint8)
-    if not ink.any():
-        return RELIEF_REACH + 1
-    half_width = float(cv2.distanceTransform(np.pad(ink, 1), cv2.DIST_L2, 3).max())
-    return int(math.ceil(2 * half_width)) + 1  # the far side of a stroke lit on one side, and the shading line
+    blur), one stroke width plus a pixel for relief (a stroke lit on one side shows only that edge)."""
+    return int(math.ceil(2 * char.half_width)) + 1 if relief else 1
 
 
 def char_legibility(plain: np.ndarray, finished: np.ndarray, char: CharInk, relief: bool, sigma: float) -> float:
     """Legibility of one character (see the module docstring): the PART_QUANTILE-th percentile over its ink of
-    the largest |finished - plain| (speckles removed) within `reach_px`, over the fine-texture std of its surroundings in `plain`.
-
-    `plain` and `finished` are the same region without and with the text, after the same effects.
-    """
-    cov = char.coverage
-    reach = reach_px(cov, relief)
-    rows, cols = plain.shape
-    h, w = cov.shape
-    # The character's window, padded by its reach; the texture window by a little more.
-    pad = reach + int(math.ceil(sigma))
-    x0, y0 = max(char.x - pad, 0), max(char.y - pad, 0)
-    x1, y1 = min(char.x + w + pad, cols), min(char.y + h + pad, rows)
-    if x1 <= x0 or y1 <= y0:
-        return math.inf
-    before = plain[y0:y1, x0:x1].astype(np.float32)
-    change = np.abs(finished[y0:y1, x0:x1].astype(np.float32) - before)
-    change = cv2.morphologyEx(change, cv2.MORPH_OPEN, _SPECKLE)  # a lone speckle is not a stroke or an edge
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    evidence = cv2.dilate(change, kernel)
-    ink = np.zeros(before.shape, bool)
-    cy0, cx0 = char.y - y0, char.x - x0
-    inside = ink[max(cy0, 0):cy0 + h, max(cx0, 0):cx0 + w]
-    part = cov[max(-cy0, 0):max(-cy0, 0) + inside.shape[0], max(-cx0, 0):max(-cx0, 0) + inside.shape[1]]
-    threshold = 128 if (part >= 128).any() else 1
-    inside |= part >= threshold
-    if not ink.any():
-        return math.inf
-    signal = float(np.percentile(evidence[ink], PART_QUANTILE))
-    if relief:
-        signal *= RELIEF_GAIN
-    return signal / texture_std(before, sigma)
+    the largest |finished - plain| (speckles removed) within `reach_px`, over the fine-texture std of its
+    surroundings in `plain`. `plain` and `finished` are the same region without and with the text, after the
+    same effects."""
+    return chars_legibility(plain, finished, [char], relief, sigma)[0]
 
 
 def chars_legibility(plain: np.ndarray, finished: np.ndarray, chars: Sequence[CharInk], relief: bool,
                      sigma: float) -> list[float]:
-    """`char_legibility` of each character of one block."""
-    return [char_legibility(plain, finished, char, relief, sigma) for char in chars]
+    """`char_legibility` of each character of one block (the region's change and texture computed once)."""
+    if not chars:
+        return []
+    before = plain.astype(np.float32)
+    change = cv2.absdiff(finished.astype(np.float32), before)
+    change = cv2.morphologyEx(change, cv2.MORPH_OPEN, _SPECKLE)  # a lone speckle is not a stroke or an edge
+    texture = before - cv2.GaussianBlur(before, (0, 0), sigma)
+    return [_score(change, texture, char, relief, sigma) for char in chars]
+
+
+def _score(change: np.ndarray, texture: np.ndarray, char: CharInk, relief: bool, sigma: float) -> float:
+    reach = reach_px(char, relief)
+    rows, cols = change.shape
+    h, w = char.coverage.shape
+    pad = reach + int(math.ceil(sigma))  # the surroundings: its reach and a texture scale around it
+    x0, y0 = max(char.x - pad, 0), max(char.y - pad, 0)
+    x1, y1 = min(char.x + w + pad, cols), min(char.y + h + pad, rows)
+    if x1 <= x0 or y1 <= y0:
+        return math.inf
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    evidence = cv2.dilate(change[y0:y1, x0:x1], kernel)
+    ink = np.zeros(evidence.shape, bool)
+    cy0, cx0 = char.y - y0, char.x - x0
+    inside = ink[max(cy0, 0):cy0 + h, max(cx0, 0):cx0 + w]
+    inside |= char.ink[max(-cy0, 0):max(-cy0, 0) + inside.shape[0], max(-cx0, 0):max(-cx0, 0) + inside.shape[1]]
+    if not ink.any():
+        return math.inf
+    values = evidence[ink]
+    k = int(len(values) * PART_QUANTILE / 100.0)
+    signal = float(np.partition(values, k)[k])  # a tenth of the ink shows less than this
+    if relief:
+        signal *= RELIEF_GAIN
+    return signal / max(float(texture[y0:y1, x0:x1].std()), LEGIBILITY_NOISE_FLOOR)
