@@ -8,7 +8,9 @@ renders and writes its shard into OUT, which must be a folder every worker can
 reach at the same path. Either way a shard is written under a temporary name,
 renamed when complete, then recorded with its content hash in `manifest.json`;
 a rerun of the same command keeps recorded shards whose hash still matches and
-redoes the rest. Write errors (full disk, read-only folder) and dead workers
+redoes the rest. A larger n extends a dataset the same way (what a fresh run with that n would
+write); a smaller n that would drop finished shards is refused (DatasetRefused): nothing finished
+is deleted without `overwrite`. Write errors (full disk, read-only folder) and dead workers
 become DatasetErrors that say so; docs/robustness.md lists every fault tried.
 OUT may also be an fsspec URL (s3://, gs://, ...): remote.py stages each shard
 in a local temporary folder and uploads it before the manifest records it.
@@ -53,6 +55,10 @@ POOL_RESTARTS = 3  # render pools replaced after a worker process died, per run
 
 class DatasetError(RuntimeError):
     """A problem with the output folder, worded for the person running the command."""
+
+
+class DatasetRefused(DatasetError):
+    """The command would delete finished shards: refused before anything is written (the CLI exits 2)."""
 
 
 @dataclass(frozen=True)
@@ -483,6 +489,12 @@ class _Folder:
         except OSError:
             return False
 
+    def rename(self, relpath: str, new_relpath: str) -> None:
+        try:
+            os.replace(self.out / relpath, self.out / new_relpath)
+        except OSError as exc:
+            raise _write_failure(self.out, f"renaming {relpath} to {new_relpath}", exc) from None
+
     def remove_unlisted(self, fmt: str, kept: set[str]) -> None:
         """Partial, damaged, stray or superseded shards are removed, then redone."""
         keep = {self.out / relpath for relpath in kept}
@@ -535,6 +547,42 @@ def generate(recipe: Recipe, out: str | Path, n: int, seed: int = 0, fmt: str = 
                                 scheduler, progress, on_resume, resume_check)
 
 
+def _refuse_to_delete_finished_shards(label, previous: dict | None, n: int) -> None:
+    """A smaller -n than the folder holds would drop finished shards: say what is there and how to go on.
+
+    The manifest is trusted here (no file is read): refusing keeps everything, so a doubt costs nothing.
+    """
+    shards = [e for e in (previous or {}).get("shards", []) if e["kind"] == "images"]
+    past = [e for e in shards if e["stop"] > n]
+    if not past:
+        return
+    held = sum(e["records"] for e in shards)
+    state = "complete" if previous.get("complete") else "not complete yet"
+    raise DatasetRefused(
+        f"{label} holds {held} finished pages (a {previous['n']}-page dataset, {state}); -n {n} would delete "
+        f"{len(past)} finished shard(s) holding samples from {min(e['start'] for e in past)} on. To keep them, "
+        f"rerun with -n {previous['n']} or more (a larger -n extends the dataset); for a {n}-page dataset, "
+        f"write to a new folder, or pass --overwrite to replace this one")
+
+
+def _kept_shard(store, fmt: str, entry: dict | None, plan: ShardPlan, target: str, check: str) -> dict | None:
+    """The manifest entry of a finished shard that `plan` can keep as it is, or None to redo it.
+
+    A shard is kept if it covers exactly the plan's samples (a partly filled last shard of a smaller
+    run does not: it is rewritten with the samples that now follow). Extending a TFRecord dataset
+    changes every file name (`-of-TOTAL`), so a kept file is renamed; a run killed between that
+    rename and the manifest finds it under the new name.
+    """
+    if entry is None or (entry["start"], entry["stop"]) != (plan.start, plan.stop):
+        return None
+    for path in dict.fromkeys([entry["path"], target]):
+        if store.shard_ok(fmt, {**entry, "path": path}, check):
+            if path != target:
+                store.rename(path, target)
+            return {**entry, "path": target}
+    return None
+
+
 def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine, scheduler,
                      progress, on_resume, resume_check):
     identity = _identity(recipe, seed, fmt, shard_size, with_crops)
@@ -554,7 +602,8 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
 
     kinds = list(KINDS) if with_crops else ["images"]
     plans = plan_shards(n, shard_size)
-    recorded = {(e["kind"], e["path"]): e for e in (previous or {}).get("shards", [])}
+    recorded = {(e["kind"], e["name"]): e for e in (previous or {}).get("shards", [])}
+    _refuse_to_delete_finished_shards(store.label, previous, n)
     manifest = {
         "schema": MANIFEST_SCHEMA, "tool_version": __version__, **identity, "n": n,
         "recipe_source": recipe.source, "recipe": recipe.raw_text,
@@ -566,9 +615,9 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
     summary = Summary(store.label)
     todo: list[ShardPlan] = []
     for plan in plans:
-        entries = [recorded.get((k, shard_relpath(fmt, k, plan.number, plan.total))) for k in kinds]
-        if all(e is not None and (e["start"], e["stop"]) == (plan.start, plan.stop) and
-               store.shard_ok(fmt, e, resume_check) for e in entries):
+        entries = [_kept_shard(store, fmt, recorded.get((k, plan.name)), plan,
+                               shard_relpath(fmt, k, plan.number, plan.total), resume_check) for k in kinds]
+        if all(entries):
             manifest["shards"] += entries
             summary.skipped_shards += 1
         else:
