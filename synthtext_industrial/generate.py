@@ -79,14 +79,20 @@ def plan_shards(n: int, shard_size: int) -> list[ShardPlan]:
 
 
 def _fault(point: str) -> None:
-    """Test hook: `SYNTHTEXT_INDUSTRIAL_FAULT=ACTION:POINT[:ONCE_FILE]` fails a run at POINT.
+    """Test hook: `SYNTHTEXT_INDUSTRIAL_FAULT=ACTION:POINT[:FILE]` fails or pauses a run at POINT.
 
     ACTION `kill` sends SIGKILL to this process, `enospc` raises a disk-full OSError. With
-    ONCE_FILE only the first process to create that file is hit (for worker deaths that a
-    retry must survive). Points: render (in a render worker), record (before a record is
-    stored), finish-crops / finish-images (before that shard's rename), shard-done (after
-    the renames, before the manifest records the shard), uploaded (OUT a URL: after the
-    shard's objects are uploaded, before the manifest records it). Unset, it does nothing.
+    FILE only the first process to create that file is hit (for worker deaths that a retry
+    must survive). ACTION `pause` (FILE required) creates FILE and waits there until FILE is
+    removed; Ctrl-C still stops the run. A test that interrupts a run waits for FILE, and so
+    knows where the run is, and that it has not finished, however loaded the machine is.
+    Points: render (in a render worker), rendering (local engine, once: the first shard is
+    open and its first sample asked for; render workers are starting up), record (before a
+    record is stored), finish-crops / finish-images
+    (before that shard's rename), shard-done (after the renames, before the manifest records
+    the shard), uploaded (OUT a URL: after the shard's objects are uploaded, before the
+    manifest records it), recorded/shard-NNNNN (once the manifest lists that shard).
+    Unset, it does nothing.
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:
@@ -94,6 +100,8 @@ def _fault(point: str) -> None:
     action, where, *once = spec.split(":", 2)
     if where != point:
         return
+    if action == "pause" and not once:
+        raise ValueError(f"{FAULT_ENV}={spec}: pause needs a FILE (pause:POINT:FILE)")
     if once:
         try:
             os.close(os.open(once[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -103,6 +111,10 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    elif action == "pause":
+        while os.path.exists(once[0]):
+            _stop_point()
+            time.sleep(0.01)
 
 
 _STOP = threading.Event()  # set by the first Ctrl-C during a local run
@@ -271,6 +283,7 @@ def _records(recipe: Recipe, seed: int, indices: list[int], with_crops: bool, wo
     in flight, up to POOL_RESTARTS times, then the run stops with a DatasetError.
     """
     if workers <= 1 or len(indices) <= 1:
+        _fault("rendering")
         for i in indices:
             yield render_record(recipe, seed, i, with_crops)
         return
@@ -290,6 +303,8 @@ def _records(recipe: Recipe, seed: int, indices: list[int], with_crops: bool, wo
                 pending.append((i, pool.submit(_render_in_worker, i)))
             if not pending:
                 return
+            if restarts == 0 and pending[0][0] == indices[0]:
+                _fault("rendering")  # once: the first samples are asked for, the workers start up
             try:
                 record = pending[0][1].result()
             except BrokenProcessPool:
@@ -633,6 +648,7 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
         manifest["shards"] = sorted(manifest["shards"] + entries, key=_entry_order)
         summary.rendered += entries[0]["stop"] - entries[0]["start"]
         store.write_manifest(manifest)
+        _fault(f"recorded/{entries[0]['name']}")
 
     job = {"recipe": recipe, "seed": seed, "with_crops": with_crops, "out": store.out, "url": store.url,
            "fmt": fmt, "kinds": kinds}

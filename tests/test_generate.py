@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import lmdb
@@ -16,7 +15,7 @@ from PIL import Image
 
 from synthtext_industrial import recipe_from_dict
 from synthtext_industrial.dataset import verify
-from synthtext_industrial.generate import DatasetError, generate
+from synthtext_industrial.generate import FAULT_ENV, DatasetError, generate
 
 TINY = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [16, 30]},
         "text": {"blocks": [{"lines": ["{X:6}"]}, {"lines": ["LOT {9:4}", "{A:3}"]}]}}
@@ -143,20 +142,12 @@ def test_killed_run_resumes_to_the_same_content(tmp_path, write_recipe, fmt):
            "--shard-size", "3", "--workers", "1", "--seed", "4", "--format", fmt]
     subprocess.run(cmd + ["-o", str(tmp_path / "clean")], check=True, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(cmd + ["-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # kill once a few shards are done
-        manifest = killed / "manifest.json"
-        if manifest.exists():
-            try:
-                if len(json.loads(manifest.read_text())["shards"]) >= 4:
-                    break
-            except json.JSONDecodeError:
-                pass
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not json.loads((killed / "manifest.json").read_text())["complete"]
+    # SIGKILL once the manifest lists four shards (the fault hook: the same moment on any machine, any load)
+    env = {**os.environ, FAULT_ENV: "kill:recorded/shard-00003"}
+    proc = subprocess.run(cmd + ["-o", str(killed)], env=env, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    manifest = json.loads((killed / "manifest.json").read_text())
+    assert not manifest["complete"] and len(manifest["shards"]) == 8  # 4 page and 4 crop shards
     result = subprocess.run(cmd + ["-o", str(killed)], check=True, capture_output=True, text=True)
     assert "resuming" in result.stderr + result.stdout
     assert shard_hashes(killed) == shard_hashes(tmp_path / "clean")
