@@ -88,11 +88,10 @@ def _fault(point: str) -> None:
     knows where the run is, and that it has not finished, however loaded the machine is.
     Points: render (in a render worker), rendering (local engine, once: the first shard is
     open and its first sample asked for; render workers are starting up), record (before a
-    record is stored), finish-crops / finish-images
-    (before that shard's rename), shard-done (after the renames, before the manifest records
-    the shard), uploaded (OUT a URL: after the shard's objects are uploaded, before the
-    manifest records it), recorded/shard-NNNNN (once the manifest lists that shard).
-    Unset, it does nothing.
+    record is stored), finish-crops / finish-images (before that shard's rename), shard-done
+    (after the renames, before the manifest records the shard), uploaded (OUT a URL: after
+    the shard's objects are uploaded, before the manifest records it), recorded/shard-NNNNN
+    (once the manifest lists that shard). Unset, it does nothing.
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:
