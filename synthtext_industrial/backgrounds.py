@@ -578,8 +578,9 @@ def apply_tone(image: np.ndarray, brightness: float, contrast: float) -> np.ndar
 def sample_background(cfg: BackgroundConfig, rng: np.random.Generator,
                       width: int, height: int) -> tuple[np.ndarray, dict]:
     """The background of one sample (HxW uint8) and a record of what was drawn."""
-    sources: list[PhotoFolder | str] = [*cfg.photos, *cfg.materials]
-    weights = [p.weight for p in cfg.photos] + list(cfg.materials.values())
+    materials = sorted(cfg.materials)  # a list keeps its order; a mapping's is drawn over sorted (schema.choose_key)
+    sources: list[PhotoFolder | str] = [*cfg.photos, *materials]
+    weights = [p.weight for p in cfg.photos] + [cfg.materials[m] for m in materials]
     source = choose(rng, sources, weights)
     if isinstance(source, PhotoFolder):
         record = sample_photo(cfg, source, rng, width, height)

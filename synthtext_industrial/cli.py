@@ -168,17 +168,18 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster); "
                    "OUT must then be a folder every worker mounts at the same path, or a URL every worker reaches")
-@click.option("--overwrite", is_flag=True, help="replace a dataset made with other settings")
+@click.option("--overwrite", is_flag=True,
+              help="replace a dataset made with other settings, or one holding more pages than -n")
 @click.option("--resume-check", default="hash", type=click.Choice(["hash", "size"]),
               help="how a rerun checks finished shards: hash re-reads each (for a URL: downloads it); "
                    "size trusts the manifest when the files or objects have the recorded size")
 @ASSETS_ROOT
 def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, scheduler, overwrite, resume_check,
              assets_root) -> None:
-    """Render N images into shards with a manifest; rerun the same command to resume."""
+    """Render N images into shards with a manifest; rerun the same command to resume, or with a larger N to extend."""
     from tqdm import tqdm
 
-    from .generate import DatasetError, generate as run
+    from .generate import DatasetError, DatasetRefused, generate as run
 
     if scheduler is not None and engine != "dask":
         raise click.BadParameter("needs --engine dask", param_hint="--scheduler")
@@ -196,7 +197,9 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
                       progress=bar.update, on_resume=resumed, resume_check=resume_check)
     except DatasetError as exc:
         bar.close()
-        raise click.ClickException(str(exc)) from None
+        error = click.ClickException(str(exc))
+        error.exit_code = 2 if isinstance(exc, DatasetRefused) else 1  # refused before anything was written
+        raise error from None
     except KeyboardInterrupt:
         bar.close()
         click.echo("\ninterrupted; finished shards are kept. Run the same command again to resume.", err=True)
@@ -225,7 +228,8 @@ def verify(dataset) -> None:
 @main.command()
 @click.argument("dataset", type=DATASET)
 @click.option("--preview", "preview_path", default=None, type=click.Path(dir_okay=False),
-              help="contact sheet to write  [default: DATASET/preview.png]")
+              help="contact sheet to write  [default: DATASET/preview.png, or a new file in the temporary folder "
+                   "when DATASET is read-only]")
 @click.option("--pages", default=16, type=click.IntRange(0, 400), help="pages on the contact sheet (0: none)")
 @click.option("--max-pages", default=5000, type=click.IntRange(1),
               help="read at most this many pages for the statistics")
@@ -244,10 +248,23 @@ def inspect(dataset, preview_path, pages, max_pages) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(description.report())
     if pages and description.samples:
-        target = Path(preview_path or Path(dataset) / "preview.png")
-        if not cv2.imwrite(str(target), contact_sheet(description.samples)):
-            raise click.ClickException(f"could not write {target}")
-        click.echo(f"preview     {target} ({len(description.samples)} pages with their boxes, read from the shards)")
+        png = cv2.imencode(".png", contact_sheet(description.samples))[1].tobytes()
+        target, note = Path(preview_path or Path(dataset) / "preview.png"), ""
+        try:
+            target.write_bytes(png)
+        except OSError as exc:
+            if preview_path:
+                raise click.ClickException(f"could not write {target}: {exc.strerror or exc}") from None
+            # a read-only dataset (a shared mount, an archive) is still inspected; its sheet goes elsewhere
+            import tempfile
+
+            handle, name = tempfile.mkstemp(prefix="synthtext-industrial-preview-", suffix=".png")
+            with os.fdopen(handle, "wb") as fh:
+                fh.write(png)
+            target, note = Path(name), f"; {dataset} is not writable ({exc.strerror or exc}): --preview PATH " \
+                                       f"puts the sheet elsewhere"
+        click.echo(f"preview     {target} ({len(description.samples)} pages with their boxes, read from the "
+                   f"shards{note})")
 
 
 def _need_tensorflow() -> None:

@@ -196,6 +196,83 @@ class LmdbDataset:
         return {"image": image, **_page_fields(extra, path, number)}
 
 
+def _stack_padded(images: list[np.ndarray]) -> np.ndarray:
+    """[B, H, W] uint8: images of one size stacked; of several sizes, padded with 0 at the bottom and right."""
+    if len({image.shape for image in images}) == 1:
+        return np.stack(images)
+    height, width = max(i.shape[0] for i in images), max(i.shape[1] for i in images)
+    out = np.zeros((len(images), height, width), np.uint8)
+    for k, image in enumerate(images):
+        out[k, :image.shape[0], :image.shape[1]] = image
+    return out
+
+
+def collate_fn(batch: list[dict]) -> dict:
+    """Turn a list of LmdbDataset items into one batch: `DataLoader(ds, batch_size=B, collate_fn=collate_fn)`.
+
+    PyTorch's default collate cannot batch pages (their lines and characters vary in number) nor crops
+    (their sizes vary). This returns NumPy arrays and lists (no torch import; `torch.from_numpy` where a
+    tensor is needed): image uint8 [B, H, W] (padded with 0 to the largest when sizes differ), image_shape
+    int64 [B, 2] (each item's own height and width), source_id [str]. Crops add text [str]. Pages add
+    index int64 [B], texts [[str] per page], and the lines and characters of the whole batch packed:
+    line_quads float32 [N, 4, 2] with line_page int64 [N] (the page of each line), char_quads float32
+    [M, 4, 2] and char_texts [str] with char_line int64 [M] (the batch line of each character).
+    """
+    if not batch:
+        raise ValueError("collate_fn needs at least one item")
+    out = {"image": _stack_padded([item["image"] for item in batch]),
+           "image_shape": np.array([item["image"].shape[:2] for item in batch], np.int64).reshape(-1, 2),
+           "source_id": [item["source_id"] for item in batch]}
+    if "text" in batch[0]:
+        return {**out, "text": [item["text"] for item in batch]}
+    lines_per_page = [len(item["texts"]) for item in batch]
+    chars_per_line = [len(chars) for item in batch for chars in item["char_texts"]]
+    return {
+        **out,
+        "index": np.array([item["index"] for item in batch], np.int64),
+        "texts": [list(item["texts"]) for item in batch],
+        "line_quads": np.concatenate([item["line_quads"] for item in batch]).reshape(-1, 4, 2),
+        "line_page": np.repeat(np.arange(len(batch), dtype=np.int64), lines_per_page),
+        "char_quads": np.concatenate([q for item in batch for q in item["char_quads"]]
+                                     + [np.zeros((0, 4, 2), np.float32)]),
+        "char_texts": [c for item in batch for chars in item["char_texts"] for c in chars],
+        "char_line": np.repeat(np.arange(len(chars_per_line), dtype=np.int64), chars_per_line),
+    }
+
+
+def dtrb_character(charset: str) -> str:
+    """deep-text-recognition-benchmark's `--character` for a charset, spaces kept.
+
+    Without `--sensitive` DTRB lowercases every label, and both its filter and its label clean-up read
+    `--character` as a regular-expression class `[^...]`: so the letters go in lower case, `-` goes last
+    (elsewhere it makes a range) and `\\`, `]`, `[` and `^` are escaped.
+    """
+    chars = sorted(set("".join(c.lower() for c in charset)))
+    body = "".join("\\" + c if c in "\\[]^" else c for c in chars if c != "-")
+    return body + ("-" if "-" in chars else "")
+
+
+def dtrb_options(*folders: str | Path) -> dict:
+    """`--character` and `--batch_max_length` for DTRB training on these datasets (train and valid together)."""
+    manifests = [load_manifest(folder) for folder in folders]
+    return {"character": dtrb_character("".join(m["charset"] for m in manifests)),
+            "batch_max_length": max(m.get("counts", {}).get("max_line_length", 0) for m in manifests)}
+
+
+def ragged_batch(dataset, batch_size: int, drop_remainder: bool = False):
+    """Batch `tf_dataset` pages (or crops): what varies from item to item becomes a tf.RaggedTensor.
+
+    A page's lines and characters vary in number, so `Dataset.batch` refuses them; this is
+    `Dataset.ragged_batch`. Pages of one folder: image uint8 [B, H, W, 1] (dense: the folder's canvas size),
+    texts [B, (L)], line_quads [B, (L), 4, 2], char_quads [B, (L), (C), 4, 2], char_texts [B, (L), (C)],
+    source_id [B]; (L) and (C) are ragged. Crops: image [B, (H), (W), 1], text and source_id [B].
+    `.to_tensor()` pads a ragged tensor; `.flat_values` packs it.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return dataset.ragged_batch(batch_size, drop_remainder=drop_remainder)
+
+
 # ----------------------------------------------------------------------------- tf.data
 
 LMDB_CHUNK = {"images": 8, "crops": 64}  # records per Python call from tf.data: the call, not LMDB, is the cost
@@ -239,7 +316,7 @@ def tf_dataset(out: str | Path, kind: str = "images", shuffle_shards: bool = Fal
                decode: bool = True):
     """A tf.data.Dataset of dicts streamed from the folder's LMDB or TFRecord shards.
 
-    Pages: image uint8 [H,W,1], texts string [L], line_quads float32 [L,4,2],
+    Pages: image uint8 [H,W,1] (static: the canvas size), texts string [L], line_quads float32 [L,4,2],
     char_quads float32 ragged [L,None,4,2], char_texts string ragged [L,None],
     source_id. Crops: image, text, source_id. With decode=False, image is the
     encoded bytes. Shards are read `cycle_length` at a time (default: as many as
@@ -247,7 +324,7 @@ def tf_dataset(out: str | Path, kind: str = "images", shuffle_shards: bool = Fal
     by one; shuffle_shards permutes the shard order (repeatably when seeded).
     Records are not shuffled: add `.shuffle(buffer)` for that. Reading and
     decoding run in parallel (`num_parallel_calls`); None runs them in order,
-    which is about 3% faster on a single core.
+    which is about 3% faster on a single core. `ragged_batch` batches pages.
     """
     import tensorflow as tf
 
@@ -259,13 +336,15 @@ def tf_dataset(out: str | Path, kind: str = "images", shuffle_shards: bool = Fal
         files = files.shuffle(len(entries), seed=seed)
     cycle_length = cycle_length or min(len(entries), len(os.sched_getaffinity(0)))
     image_format = CROP_FORMAT if kind == "crops" else manifest["canvas"]["encoding"]
+    # pages have the canvas size: a static shape lets them batch densely (ragged_batch, Keras)
+    shape = [manifest["canvas"]["height"], manifest["canvas"]["width"], 1] if kind == "images" else [None, None, 1]
 
     def image(encoded):
         if not decode:
             return encoded
         if image_format == "jpeg":  # libjpeg's default IDCT, as OpenCV uses: pixels equal LmdbDataset's
-            return tf.io.decode_jpeg(encoded, channels=1, dct_method="INTEGER_ACCURATE")
-        return tf.io.decode_png(encoded, channels=1)
+            return tf.ensure_shape(tf.io.decode_jpeg(encoded, channels=1, dct_method="INTEGER_ACCURATE"), shape)
+        return tf.ensure_shape(tf.io.decode_png(encoded, channels=1), shape)
 
     def page(encoded, texts, line_quads, char_quads, char_texts, char_line, source_id):
         # char_line is ascending and < len(texts) by construction (our writers; TFRecord CRCs, LMDB sha256):

@@ -147,6 +147,13 @@ class Description:
             f"size        {counts.get('bytes', 0) / 1e6:.1f} MB on disk",
             f"charset     {len(m['charset'])} characters: {m['charset']}",
         ]
+        if m["format"] == "lmdb" and m.get("crops") and "max_line_length" in counts:  # see docs/formats.md
+            import shlex
+
+            from .data import dtrb_character
+
+            lines.append(f"DTRB flags  --character {shlex.quote(dtrb_character(m['charset']))} "
+                         f"--batch_max_length {counts['max_line_length']}")
         if self.pages_read:
             lines += [
                 f"read back   {self.pages_read} pages",

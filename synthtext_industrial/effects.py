@@ -28,7 +28,7 @@ from albumentations.core.pydantic import check_range_bounds, nondecreasing
 from albumentations.core.transforms_interface import BaseTransformInitSchema, ImageOnlyTransform
 from pydantic import AfterValidator, Field, field_validator
 
-from .schema import FloatRange, IntRange, StrictModel, child_seed
+from .schema import FloatRange, IntRange, StrictModel, child_seed, choose_key
 
 BlurKind = Literal["gaussian", "defocus", "motion"]
 _DEFAULT_BLUR_KINDS = {"gaussian": 1.0, "defocus": 1.0, "motion": 1.0}
@@ -329,7 +329,8 @@ class PartialBlur(ImageOnlyTransform):
     """An off-focus area: gaussian, defocus (disk) or motion blur inside a feathered ellipse.
 
     Args:
-        kind_weights: relative chance of each blur kind (gaussian, defocus, motion).
+        kind_weights: relative chance of each blur kind (gaussian, defocus, motion), drawn over the
+            kinds in sorted order: the key order of the mapping (or of a YAML round trip) never matters.
         sigma_range: blur strength as the kernel's standard deviation in pixels (a defocus disk of
             radius 2*sigma, a motion streak of length 3.5*sigma).
         area_range: area of the blurred ellipse as a fraction of the image area.
@@ -383,9 +384,7 @@ class PartialBlur(ImageOnlyTransform):
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         height, width = params["shape"][:2]
         rng = self.random_generator
-        kinds = list(self.kind_weights)
-        weights = np.array([self.kind_weights[k] for k in kinds], dtype=np.float64)
-        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+        kind = choose_key(rng, self.kind_weights)  # sorted kinds: any key order, and A.save/A.load, draw alike
         aspect = float(rng.uniform(0.4, 1.0))
         area = float(rng.uniform(*self.area_range)) * height * width
         semi_major = math.sqrt(area / (math.pi * aspect))

@@ -8,7 +8,9 @@ renders and writes its shard into OUT, which must be a folder every worker can
 reach at the same path. Either way a shard is written under a temporary name,
 renamed when complete, then recorded with its content hash in `manifest.json`;
 a rerun of the same command keeps recorded shards whose hash still matches and
-redoes the rest. Write errors (full disk, read-only folder) and dead workers
+redoes the rest. A larger n extends a dataset the same way (what a fresh run with that n would
+write); a smaller n that would drop finished shards is refused (DatasetRefused): nothing finished
+is deleted without `overwrite`. Write errors (full disk, read-only folder) and dead workers
 become DatasetErrors that say so; docs/robustness.md lists every fault tried.
 OUT may also be an fsspec URL (s3://, gs://, ...): remote.py stages each shard
 in a local temporary folder and uploads it before the manifest records it.
@@ -55,6 +57,10 @@ class DatasetError(RuntimeError):
     """A problem with the output folder, worded for the person running the command."""
 
 
+class DatasetRefused(DatasetError):
+    """The command would delete finished shards: refused before anything is written (the CLI exits 2)."""
+
+
 @dataclass(frozen=True)
 class ShardPlan:
     number: int
@@ -73,14 +79,19 @@ def plan_shards(n: int, shard_size: int) -> list[ShardPlan]:
 
 
 def _fault(point: str) -> None:
-    """Test hook: `SYNTHTEXT_INDUSTRIAL_FAULT=ACTION:POINT[:ONCE_FILE]` fails a run at POINT.
+    """Test hook: `SYNTHTEXT_INDUSTRIAL_FAULT=ACTION:POINT[:FILE]` fails or pauses a run at POINT.
 
     ACTION `kill` sends SIGKILL to this process, `enospc` raises a disk-full OSError. With
-    ONCE_FILE only the first process to create that file is hit (for worker deaths that a
-    retry must survive). Points: render (in a render worker), record (before a record is
-    stored), finish-crops / finish-images (before that shard's rename), shard-done (after
-    the renames, before the manifest records the shard), uploaded (OUT a URL: after the
-    shard's objects are uploaded, before the manifest records it). Unset, it does nothing.
+    FILE only the first process to create that file is hit (for worker deaths that a retry
+    must survive). ACTION `pause` (FILE required) creates FILE and waits there until FILE is
+    removed; Ctrl-C still stops the run. A test that interrupts a run waits for FILE, and so
+    knows where the run is, and that it has not finished, however loaded the machine is.
+    Points: render (in a render worker), rendering (local engine, once: the first shard is
+    open and its first sample asked for; render workers are starting up), record (before a
+    record is stored), finish-crops / finish-images (before that shard's rename), shard-done
+    (after the renames, before the manifest records the shard), uploaded (OUT a URL: after
+    the shard's objects are uploaded, before the manifest records it), recorded/shard-NNNNN
+    (once the manifest lists that shard). Unset, it does nothing.
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:
@@ -88,6 +99,8 @@ def _fault(point: str) -> None:
     action, where, *once = spec.split(":", 2)
     if where != point:
         return
+    if action == "pause" and not once:
+        raise ValueError(f"{FAULT_ENV}={spec}: pause needs a FILE (pause:POINT:FILE)")
     if once:
         try:
             os.close(os.open(once[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -97,6 +110,10 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    elif action == "pause":
+        while os.path.exists(once[0]):
+            _stop_point()
+            time.sleep(0.01)
 
 
 _STOP = threading.Event()  # set by the first Ctrl-C during a local run
@@ -265,6 +282,7 @@ def _records(recipe: Recipe, seed: int, indices: list[int], with_crops: bool, wo
     in flight, up to POOL_RESTARTS times, then the run stops with a DatasetError.
     """
     if workers <= 1 or len(indices) <= 1:
+        _fault("rendering")
         for i in indices:
             yield render_record(recipe, seed, i, with_crops)
         return
@@ -284,6 +302,8 @@ def _records(recipe: Recipe, seed: int, indices: list[int], with_crops: bool, wo
                 pending.append((i, pool.submit(_render_in_worker, i)))
             if not pending:
                 return
+            if restarts == 0 and pending[0][0] == indices[0]:
+                _fault("rendering")  # once: the first samples are asked for, the workers start up
             try:
                 record = pending[0][1].result()
             except BrokenProcessPool:
@@ -483,6 +503,12 @@ class _Folder:
         except OSError:
             return False
 
+    def rename(self, relpath: str, new_relpath: str) -> None:
+        try:
+            os.replace(self.out / relpath, self.out / new_relpath)
+        except OSError as exc:
+            raise _write_failure(self.out, f"renaming {relpath} to {new_relpath}", exc) from None
+
     def remove_unlisted(self, fmt: str, kept: set[str]) -> None:
         """Partial, damaged, stray or superseded shards are removed, then redone."""
         keep = {self.out / relpath for relpath in kept}
@@ -535,6 +561,42 @@ def generate(recipe: Recipe, out: str | Path, n: int, seed: int = 0, fmt: str = 
                                 scheduler, progress, on_resume, resume_check)
 
 
+def _refuse_to_delete_finished_shards(label, previous: dict | None, n: int) -> None:
+    """A smaller -n than the folder holds would drop finished shards: say what is there and how to go on.
+
+    The manifest is trusted here (no file is read): refusing keeps everything, so a doubt costs nothing.
+    """
+    shards = [e for e in (previous or {}).get("shards", []) if e["kind"] == "images"]
+    past = [e for e in shards if e["stop"] > n]
+    if not past:
+        return
+    held = sum(e["records"] for e in shards)
+    state = "complete" if previous.get("complete") else "not complete yet"
+    raise DatasetRefused(
+        f"{label} holds {held} finished pages (a {previous['n']}-page dataset, {state}); -n {n} would delete "
+        f"{len(past)} finished shard(s) holding samples from {min(e['start'] for e in past)} on. To keep them, "
+        f"rerun with -n {previous['n']} or more (a larger -n extends the dataset); for a {n}-page dataset, "
+        f"write to a new folder, or pass --overwrite to replace this one")
+
+
+def _kept_shard(store, fmt: str, entry: dict | None, plan: ShardPlan, target: str, check: str) -> dict | None:
+    """The manifest entry of a finished shard that `plan` can keep as it is, or None to redo it.
+
+    A shard is kept if it covers exactly the plan's samples (a partly filled last shard of a smaller
+    run does not: it is rewritten with the samples that now follow). Extending a TFRecord dataset
+    changes every file name (`-of-TOTAL`), so a kept file is renamed; a run killed between that
+    rename and the manifest finds it under the new name.
+    """
+    if entry is None or (entry["start"], entry["stop"]) != (plan.start, plan.stop):
+        return None
+    for path in dict.fromkeys([entry["path"], target]):
+        if store.shard_ok(fmt, {**entry, "path": path}, check):
+            if path != target:
+                store.rename(path, target)
+            return {**entry, "path": target}
+    return None
+
+
 def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crops, overwrite, engine, scheduler,
                      progress, on_resume, resume_check):
     identity = _identity(recipe, seed, fmt, shard_size, with_crops)
@@ -554,7 +616,8 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
 
     kinds = list(KINDS) if with_crops else ["images"]
     plans = plan_shards(n, shard_size)
-    recorded = {(e["kind"], e["path"]): e for e in (previous or {}).get("shards", [])}
+    recorded = {(e["kind"], e["name"]): e for e in (previous or {}).get("shards", [])}
+    _refuse_to_delete_finished_shards(store.label, previous, n)
     manifest = {
         "schema": MANIFEST_SCHEMA, "tool_version": __version__, **identity, "n": n,
         "recipe_source": recipe.source, "recipe": recipe.raw_text,
@@ -566,9 +629,9 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
     summary = Summary(store.label)
     todo: list[ShardPlan] = []
     for plan in plans:
-        entries = [recorded.get((k, shard_relpath(fmt, k, plan.number, plan.total))) for k in kinds]
-        if all(e is not None and (e["start"], e["stop"]) == (plan.start, plan.stop) and
-               store.shard_ok(fmt, e, resume_check) for e in entries):
+        entries = [_kept_shard(store, fmt, recorded.get((k, plan.name)), plan,
+                               shard_relpath(fmt, k, plan.number, plan.total), resume_check) for k in kinds]
+        if all(entries):
             manifest["shards"] += entries
             summary.skipped_shards += 1
         else:
@@ -584,6 +647,7 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
         manifest["shards"] = sorted(manifest["shards"] + entries, key=_entry_order)
         summary.rendered += entries[0]["stop"] - entries[0]["start"]
         store.write_manifest(manifest)
+        _fault(f"recorded/{entries[0]['name']}")
 
     job = {"recipe": recipe, "seed": seed, "with_crops": with_crops, "out": store.out, "url": store.url,
            "fmt": fmt, "kinds": kinds}

@@ -282,6 +282,12 @@ class RemoteFolder:
                 return False
         return digest == entry["sha256"] and count == entry["records"]
 
+    def rename(self, relpath: str, new_relpath: str) -> None:
+        """A kept TFRecord shard under its new `-of-TOTAL` name (a server-side copy on object stores)."""
+        with _io(f"renaming {self.url}/{relpath} to {new_relpath}"):
+            self.fs.mv(self.path(relpath), self.path(new_relpath), recursive=True)
+        self._sizes = None
+
     def remove_unlisted(self, fmt: str, kept: set[str]) -> None:
         """Partial, damaged, stray or superseded shards go (then are redone): the manifest is the source of truth."""
         stale = sorted(shard for shard in self._shard_sizes(fmt) if shard not in kept)

@@ -26,7 +26,7 @@ from .legibility import CharInk, chars_legibility, texture_sigma
 from .marking import (MAX_STRENGTHEN, POLARITIES, RELIEF_KINDS, apply_marking, resolve_colour, sample_marking,
                       strengthen)
 from .recipe import Recipe
-from .schema import choose, integer, sample_rng, uniform
+from .schema import choose, choose_key, integer, sample_rng, uniform
 from .textgen import GeneratedLine, choose_block, fill_block
 
 MASK_FLOOR = 48  # warped coverage below this (about 20%) is resampling haze, not ink: it leaves the mask
@@ -153,8 +153,7 @@ def _region_box(recipe: Recipe, rng: np.random.Generator) -> tuple[str, np.ndarr
     regions = recipe.layout.regions
     if not regions:
         return "anywhere", np.array([m, m, W - m, H - m], dtype=np.float64)
-    names = sorted(regions)
-    name = choose(rng, names, [regions[n].weight for n in names])
+    name = choose_key(rng, {n: r.weight for n, r in regions.items()})
     r = regions[name]
     box = np.array([r.x[0] * W, r.y[0] * H, r.x[1] * W, r.y[1] * H])
     return name, np.clip(box, [m, m, m, m], [W - m, H - m, W - m, H - m])
@@ -313,8 +312,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         aspect = quantise_aspect(uniform(rng, typo.aspect))
         stroke = integer(rng, typo.stroke_px)
         spacing = uniform(rng, typo.line_spacing)
-        aligns = sorted(lay.alignment)
-        align = choose(rng, aligns, [lay.alignment[a] for a in aligns])
+        align = choose_key(rng, lay.alignment)
         angle = uniform(rng, lay.rotation)
         region, rbox = _region_box(recipe, rng)
         if not any(line.text.strip() for line in generated):

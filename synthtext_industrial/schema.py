@@ -6,12 +6,13 @@ live together. Errors raised here become recipe errors that name the field path.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Sequence, TypeVar
+from typing import Annotated, Any, Mapping, Sequence, TypeVar
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class StrictModel(BaseModel):
@@ -89,6 +90,16 @@ def choose(rng: np.random.Generator, items: Sequence[T], weights: Sequence[float
         raise ValueError("weights must have a positive sum")
     idx = int(np.searchsorted(np.cumsum(w) / total, rng.random(), side="right"))
     return items[min(idx, len(items) - 1)]
+
+
+def choose_key(rng: np.random.Generator, weights: Mapping[K, float]) -> K:
+    """Pick a key of a mapping of weights, drawn over the keys in sorted order.
+
+    A mapping's order is how it happened to be written: the same weights in another order,
+    or after a YAML round trip (which sorts keys), must draw the same key.
+    """
+    keys = sorted(weights)
+    return choose(rng, keys, [weights[k] for k in keys])
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:

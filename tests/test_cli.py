@@ -96,3 +96,54 @@ def test_scheduler_without_dask_engine_is_a_usage_error(write_recipe, tmp_path):
 def test_inspect_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     result = CliRunner().invoke(main, ["inspect", str(tmp_path)])
     assert result.exit_code == 1 and "no manifest.json" in result.output
+
+
+def test_inspect_reads_a_read_only_dataset(write_recipe, tmp_path, monkeypatch):
+    """A dataset on a read-only mount (root: a read-only bind mount; others: chmod) is inspected, its sheet
+    goes to the temporary folder or to --preview, and nothing in it changes."""
+    import os
+    import subprocess
+    import tempfile
+
+    import pytest
+
+    from .test_generate import tree
+
+    source = tmp_path / "ds"
+    assert CliRunner().invoke(main, ["generate", str(write_recipe(SMALL)), "-n", "3", "-o", str(source),
+                                     "--shard-size", "2", "--workers", "1"]).exit_code == 0
+    before = tree(source)
+    if os.geteuid() == 0:  # chmod does not stop root
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        if subprocess.run(["mount", "--bind", str(source), str(ro)], capture_output=True).returncode:
+            pytest.skip("root, and cannot bind-mount the dataset read-only")
+        if subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True).returncode:
+            subprocess.run(["umount", str(ro)], check=True)
+            pytest.skip("root, and cannot make a bind mount read-only")
+    else:
+        ro = source
+        for path in [ro, *ro.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    try:
+        with pytest.raises(OSError):
+            (ro / "probe").write_text("x")  # really read-only, for whoever runs the test
+        result = CliRunner().invoke(main, ["inspect", str(ro), "--pages", "2"])
+        assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+        assert "read back   3 pages" in result.output and f"{ro} is not writable" in result.output
+        sheets = list((tmp_path / "tmp").glob("synthtext-industrial-preview-*.png"))
+        assert len(sheets) == 1 and f"preview     {sheets[0]} (2 pages" in result.output
+        assert cv2.imread(str(sheets[0])) is not None
+        chosen = CliRunner().invoke(main, ["inspect", str(ro), "--pages", "2", "--preview", str(tmp_path / "p.png")])
+        assert chosen.exit_code == 0 and cv2.imread(str(tmp_path / "p.png")) is not None, chosen.output
+        refused = CliRunner().invoke(main, ["inspect", str(ro), "--preview", str(ro / "p.png")])
+        assert refused.exit_code == 1 and f"could not write {ro / 'p.png'}" in refused.output
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(ro)], check=True)
+        else:
+            for path in [ro, *ro.rglob("*")]:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+    assert tree(source) == before

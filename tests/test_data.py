@@ -240,3 +240,83 @@ def test_tf_dataset_undecoded_and_damaged(tmp_path):
     assert [e["image"].numpy() for e in tf_dataset(tmp_path / "ds", decode=False)] == stored
     with pytest.raises(tf.errors.OpError, match=r"shard-00000 record 2: checksum mismatch"):
         list(tf_dataset(tmp_path / "damaged"))
+
+
+# ----------------------------------------------------------------------------- batching
+
+def test_collate_fn_batches_pages_with_their_varying_lines(folders):
+    """What a PyTorch DataLoader calls with a list of items; NumPy only (torch need not be installed)."""
+    from synthtext_industrial.data import collate_fn
+
+    pages = LmdbDataset(folders / "lmdb")
+    items = [pages[i] for i in range(N)]
+    assert len({len(item["texts"]) for item in items}) > 1  # the pages really differ in line count
+    batch = collate_fn(items)
+    assert batch["image"].shape == (N, 240, 320) and batch["image"].dtype == np.uint8
+    assert np.array_equal(batch["image"][4], items[4]["image"]) and batch["image_shape"].tolist() == [[240, 320]] * N
+    assert batch["index"].tolist() == [item["index"] for item in items] and batch["texts"][2] == items[2]["texts"]
+    # the packed lines and characters give back each page's own
+    for k, item in enumerate(items):
+        assert np.array_equal(batch["line_quads"][batch["line_page"] == k], item["line_quads"])
+    lines = [(k, line) for k, item in enumerate(items) for line in range(len(item["texts"]))]
+    for number, (k, line) in enumerate(lines):
+        mine = batch["char_line"] == number
+        assert np.array_equal(batch["char_quads"][mine], items[k]["char_quads"][line])
+        assert [c for c, m in zip(batch["char_texts"], mine) if m] == items[k]["char_texts"][line]
+    assert batch["line_quads"].dtype == batch["char_quads"].dtype == np.float32
+    assert batch["line_page"].dtype == batch["char_line"].dtype == np.int64
+
+
+def test_collate_fn_pads_crops_of_different_sizes(folders):
+    from synthtext_industrial.data import collate_fn
+
+    crops = LmdbDataset(folders / "lmdb", "crops")
+    items = [crops[i] for i in range(6)]
+    assert len({item["image"].shape for item in items}) > 1
+    batch = collate_fn(items)
+    height, width = max(i["image"].shape[0] for i in items), max(i["image"].shape[1] for i in items)
+    assert batch["image"].shape == (6, height, width) and batch["text"] == [i["text"] for i in items]
+    for k, item in enumerate(items):
+        h, w = batch["image_shape"][k]
+        assert (h, w) == item["image"].shape and np.array_equal(batch["image"][k, :h, :w], item["image"])
+        assert not batch["image"][k, h:].any() and not batch["image"][k, :, w:].any()
+    with pytest.raises(ValueError, match="at least one"):
+        collate_fn([])
+
+
+def test_collate_fn_in_a_torch_dataloader(folders):
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    from synthtext_industrial.data import collate_fn
+
+    loader = DataLoader(LmdbDataset(folders / "lmdb"), batch_size=3, collate_fn=collate_fn, num_workers=2)
+    batches = list(loader)
+    assert [len(b["texts"]) for b in batches] == [3, 3, 1]
+    assert torch.from_numpy(batches[0]["image"]).shape == (3, 240, 320)
+
+
+@pytest.mark.parametrize("fmt", ["lmdb", "tfrecord"])
+def test_ragged_batch_batches_pages_in_tf_data(folders, fmt):
+    tf = pytest.importorskip("tensorflow")
+    from synthtext_industrial.data import ragged_batch
+
+    pages = LmdbDataset(folders / "lmdb")
+    by_source = {item["source_id"]: item for item in pages}
+    batches = list(ragged_batch(tf_dataset(folders / fmt, cycle_length=1), 3))
+    assert [b["image"].shape[0] for b in batches] == [3, 3, 1]
+    first = batches[0]
+    assert not isinstance(first["image"], tf.RaggedTensor) and first["image"].shape == (3, 240, 320, 1)
+    assert isinstance(first["texts"], tf.RaggedTensor) and first["char_quads"].ragged_rank == 2
+    for batch in batches:
+        for k, source in enumerate(batch["source_id"].numpy()):
+            item = by_source[source.decode()]
+            assert np.array_equal(batch["image"][k, ..., 0].numpy(), item["image"])
+            assert [t.decode() for t in batch["texts"][k].numpy()] == item["texts"]
+            assert np.array_equal(batch["line_quads"][k].numpy().reshape(-1, 4, 2), item["line_quads"])
+            assert [[c.decode() for c in line] for line in batch["char_texts"][k].to_list()] == item["char_texts"]
+            for quads, expected in zip(batch["char_quads"][k], item["char_quads"], strict=True):
+                assert np.array_equal(np.reshape(quads, (-1, 4, 2)), expected)
+    assert len(list(ragged_batch(tf_dataset(folders / fmt), 3, drop_remainder=True))) == 2
+    crops = next(iter(ragged_batch(tf_dataset(folders / fmt, "crops"), 4)))
+    assert isinstance(crops["image"], tf.RaggedTensor) and crops["text"].shape == (4,)

@@ -335,3 +335,40 @@ def test_camera_noise_kept_for_the_next_image_is_the_noise_it_would_draw():
     more_salt = apply_camera_noise(page, 4.0, 0.3, 0.02, 8)  # same seed, more salt-and-pepper pixels
     with ThreadPoolExecutor(1) as pool:
         assert np.array_equal(more_salt, pool.submit(apply_camera_noise, page, 4.0, 0.3, 0.02, 8).result())
+
+
+# ---------------------------------------------------------------------------------------------
+# Weighted choices do not depend on the order a mapping was written in
+# ---------------------------------------------------------------------------------------------
+
+
+def blur_kinds(transform, seeds=range(40)) -> list[str]:
+    return [run(transform, textured(60, 80), seed)[1]["kind"] for seed in seeds]
+
+
+def test_partial_blur_kind_survives_an_albumentations_yaml_round_trip(tmp_path):
+    """A.save writes YAML with sorted keys; the reloaded pipeline must blur as the original did."""
+    weights = {"motion": 5.0, "gaussian": 1.0, "defocus": 3.0}  # deliberately not in sorted order
+    original = A.Compose([PartialBlur(kind_weights=weights, p=1)], seed=3)
+    A.save(original, str(tmp_path / "pipeline.yaml"), data_format="yaml")
+    loaded = A.load(str(tmp_path / "pipeline.yaml"), data_format="yaml")
+    saved = yaml.safe_load((tmp_path / "pipeline.yaml").read_text())
+    assert list(saved["transform"]["transforms"][0]["kind_weights"]) == ["defocus", "gaussian", "motion"]
+    assert list(loaded.transforms[0].kind_weights) != list(weights)  # the round trip did reorder them
+    kinds = blur_kinds(original.transforms[0])
+    assert kinds == blur_kinds(loaded.transforms[0]) and len(set(kinds)) == 3
+    image = textured(120, 160)
+    for seed in range(5):
+        original.set_random_seed(seed)
+        loaded.set_random_seed(seed)
+        assert original(image=image)["image"].tobytes() == loaded(image=image)["image"].tobytes()
+
+
+def test_partial_blur_kind_does_not_depend_on_key_order():
+    orders = [{"gaussian": 1.0, "defocus": 2.0, "motion": 4.0}, {"motion": 4.0, "defocus": 2.0, "gaussian": 1.0},
+              {"defocus": 2.0, "motion": 4.0, "gaussian": 1.0}]
+    drawn = [blur_kinds(PartialBlur(kind_weights=w, p=1)) for w in orders]
+    assert drawn[0] == drawn[1] == drawn[2]
+    # and the weights still count: motion (4/7) is drawn most, gaussian (1/7) least
+    many = blur_kinds(PartialBlur(kind_weights=orders[1], p=1), range(700))
+    assert many.count("motion") > many.count("defocus") > many.count("gaussian") > 0

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import lmdb
@@ -16,7 +15,7 @@ from PIL import Image
 
 from synthtext_industrial import recipe_from_dict
 from synthtext_industrial.dataset import verify
-from synthtext_industrial.generate import DatasetError, generate
+from synthtext_industrial.generate import FAULT_ENV, DatasetError, generate
 
 TINY = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [16, 30]},
         "text": {"blocks": [{"lines": ["{X:6}"]}, {"lines": ["LOT {9:4}", "{A:3}"]}]}}
@@ -143,20 +142,12 @@ def test_killed_run_resumes_to_the_same_content(tmp_path, write_recipe, fmt):
            "--shard-size", "3", "--workers", "1", "--seed", "4", "--format", fmt]
     subprocess.run(cmd + ["-o", str(tmp_path / "clean")], check=True, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(cmd + ["-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # kill once a few shards are done
-        manifest = killed / "manifest.json"
-        if manifest.exists():
-            try:
-                if len(json.loads(manifest.read_text())["shards"]) >= 4:
-                    break
-            except json.JSONDecodeError:
-                pass
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not json.loads((killed / "manifest.json").read_text())["complete"]
+    # SIGKILL once the manifest lists four shards (the fault hook: the same moment on any machine, any load)
+    env = {**os.environ, FAULT_ENV: "kill:recorded/shard-00003"}
+    proc = subprocess.run(cmd + ["-o", str(killed)], env=env, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    manifest = json.loads((killed / "manifest.json").read_text())
+    assert not manifest["complete"] and len(manifest["shards"]) == 8  # 4 page and 4 crop shards
     result = subprocess.run(cmd + ["-o", str(killed)], check=True, capture_output=True, text=True)
     assert "resuming" in result.stderr + result.stdout
     assert shard_hashes(killed) == shard_hashes(tmp_path / "clean")
@@ -271,3 +262,88 @@ def test_generate_leaves_no_lmdb_environment_open(tmp_path):
     generate(recipe_from_dict(TINY), tmp_path / "ds", n=2, seed=1, workers=1)
     assert verify(tmp_path / "ds") == []
     assert len(dtrb_read(tmp_path / "ds" / "lmdb" / "shard-00000")) == 2
+
+
+# ----------------------------------------------------------------------------- a different -n: extend or refuse
+
+def tree(out: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file under OUT (but the lock) with its inode, mtime and bytes: what "untouched" means."""
+    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(out.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+@pytest.mark.parametrize("fmt", ["lmdb", "tfrecord"])
+def test_a_larger_n_extends_the_dataset_keeping_its_shards(tmp_path, fmt):
+    """5 -> 9 pages in shards of 2: shards 0 and 1 are kept as they are, the partly filled shard 2 (one page)
+    is rewritten with two, and the result is what a fresh 9-page run writes (TFRecord byte for byte, under
+    the new `-of-00005` names)."""
+    recipe = recipe_from_dict(TINY)
+    out = tmp_path / "ds"
+    generate(recipe, out, n=5, seed=2, fmt=fmt, shard_size=2, workers=1)
+    first = json.loads((out / "manifest.json").read_text())
+    kept_files = {path: info for path, info in tree(out).items() if "shard-00000" in path or "shard-00001" in path}
+    extended = generate(recipe, out, n=9, seed=2, fmt=fmt, shard_size=2, workers=1)
+    assert (extended.skipped_shards, extended.rendered, extended.images) == (2, 5, 9)
+    generate(recipe, tmp_path / "fresh", n=9, seed=2, fmt=fmt, shard_size=2, workers=1)
+    assert shard_hashes(out) == shard_hashes(tmp_path / "fresh")
+    assert file_bytes(out) == file_bytes(tmp_path / "fresh")
+    assert verify(out) == [] and json.loads((out / "manifest.json").read_text())["n"] == 9
+    # the kept shards were not rewritten: same inodes and times (TFRecord: renamed, the same file)
+    after = tree(out)
+    renamed = {path.replace("-of-00003", "-of-00005"): info for path, info in kept_files.items()}
+    assert {path: after[path] for path in renamed} == renamed
+    assert first["shards"][0]["sha256"] == json.loads((out / "manifest.json").read_text())["shards"][0]["sha256"]
+
+
+def test_an_extension_killed_between_renames_resumes(tmp_path):
+    """Extending renames kept TFRecord files before the manifest names them; a kill in between loses nothing."""
+    recipe = recipe_from_dict(TINY)
+    out = tmp_path / "ds"
+    generate(recipe, out, n=4, seed=2, fmt="tfrecord", shard_size=2, workers=1)
+    old = out / "tfrecord" / "shard-00000-of-00002.tfrecord"
+    old.rename(out / "tfrecord" / "shard-00000-of-00003.tfrecord")  # as left by a run to n=6 killed here
+    again = generate(recipe, out, n=6, seed=2, fmt="tfrecord", shard_size=2, workers=1)
+    assert (again.skipped_shards, again.rendered) == (2, 2)
+    generate(recipe, tmp_path / "fresh", n=6, seed=2, fmt="tfrecord", shard_size=2, workers=1)
+    assert file_bytes(out) == file_bytes(tmp_path / "fresh") and verify(out) == []
+
+
+def test_a_smaller_n_is_refused_and_nothing_is_touched(tmp_path, write_recipe):
+    from click.testing import CliRunner
+
+    from synthtext_industrial.cli import main
+    from synthtext_industrial.generate import DatasetRefused
+
+    recipe = recipe_from_dict(TINY)
+    out = tmp_path / "ds"
+    generate(recipe, out, n=6, seed=1, shard_size=2, workers=1)
+    before = tree(out)
+    with pytest.raises(DatasetRefused, match=r"holds 6 finished pages \(a 6-page dataset, complete\); -n 3 would "
+                                             r"delete 2 finished shard\(s\) holding samples from 2 on"):
+        generate(recipe, out, n=3, seed=1, shard_size=2, workers=1)
+    assert tree(out) == before
+    args = ["generate", str(write_recipe(json.dumps(TINY))), "-n", "3", "--seed", "1", "--shard-size", "2",
+            "--workers", "1", "-o", str(out)]
+    # the CLI's recipe has another source text than recipe_from_dict's: give this folder that recipe's dataset
+    assert CliRunner().invoke(main, args[:2] + ["-n", "6"] + args[4:] + ["--overwrite"]).exit_code == 0
+    before = tree(out)
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output, refused.output
+    assert refused.output.startswith(f"Error: {out} holds 6 finished pages") and "--overwrite" in refused.output
+    assert "new folder" in refused.output and tree(out) == before
+    replaced = CliRunner().invoke(main, args + ["--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads((out / "manifest.json").read_text())["n"] == 3 and verify(out) == []
+
+
+def test_a_smaller_n_that_keeps_every_finished_shard_is_allowed(tmp_path):
+    """A run of 10 stopped after 4 pages, rerun with -n 6: nothing finished is lost, so it simply finishes 6."""
+    recipe = recipe_from_dict(TINY)
+    out = tmp_path / "ds"
+    generate(recipe, out, n=4, seed=1, shard_size=2, workers=1)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "n": 10, "complete": False}))
+    summary = generate(recipe, out, n=6, seed=1, shard_size=2, workers=1)
+    assert (summary.skipped_shards, summary.rendered) == (2, 2)
+    generate(recipe, tmp_path / "fresh", n=6, seed=1, shard_size=2, workers=1)
+    assert shard_hashes(out) == shard_hashes(tmp_path / "fresh") and verify(out) == []

@@ -275,3 +275,17 @@ def test_cli_generates_to_a_memory_url_and_resumes(tmp_path, url):
 def test_reading_commands_ask_to_download_a_url_first(command):
     result = CliRunner().invoke(main, command + ["s3://bucket/ds"])
     assert result.exit_code == 2 and "download it first" in result.output and "Traceback" not in result.output
+
+
+def test_a_url_dataset_is_extended_and_never_shrunk(tmp_path, url):
+    """Extending a TFRecord prefix renames the kept objects to their new `-of-TOTAL` names (no re-render)."""
+    from synthtext_industrial.generate import DatasetRefused
+
+    recipe = recipe_from_dict(TINY)
+    generate(recipe, url, n=3, seed=3, fmt="tfrecord", shard_size=2, workers=1)
+    with pytest.raises(DatasetRefused, match="holds 3 finished pages"):
+        generate(recipe, url, n=1, seed=3, fmt="tfrecord", shard_size=2, workers=1)
+    extended = generate(recipe, url, n=5, seed=3, fmt="tfrecord", shard_size=2, workers=1)
+    assert (extended.skipped_shards, extended.rendered) == (1, 3)
+    generate(recipe, tmp_path / "local", n=5, seed=3, fmt="tfrecord", shard_size=2, workers=1)
+    assert_same_dataset(url, tmp_path / "local", "tfrecord", tmp_path)

@@ -191,3 +191,43 @@ def test_threads_render_the_same_samples_as_one_thread():
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(lambda i: render_sample(recipe, 4, i).image, range(12)))
     assert [i for i in range(12) if not np.array_equal(alone[i], threaded[i])] == []
+
+
+def _weights_in_order(order: str) -> dict:
+    """One recipe whose every weight mapping is written in sorted (`order="sorted"`) or reversed key order."""
+    def ordered(mapping: dict) -> dict:
+        return dict(sorted(mapping.items(), reverse=order == "reversed"))
+
+    return {
+        "canvas": {"width": 320, "height": 240},
+        "text": {"blocks": [{"lines": ["{X:5}"]}]},
+        "typography": {"height_px": [14, 22]},
+        "layout": {"blocks": [1, 2], "alignment": ordered({"left": 1, "center": 2, "right": 3}),
+                   "regions": ordered({"top": {"y": [0, 0.5], "weight": 1}, "bottom": {"y": [0.5, 1], "weight": 2},
+                                       "all": {"weight": 1}})},
+        "background": {"photos": [], "materials": ordered({"glass": 1, "cardboard": 2, "rubber": 1,
+                                                           "brushed_metal": 3})},
+        "effects": {"partial_blur": {"p": 1, "kinds": ordered({"motion": 3, "gaussian": 1, "defocus": 2})}},
+    }
+
+
+def test_the_same_weights_in_any_key_order_render_identical_pages(tmp_path):
+    """Mappings are drawn over sorted keys: a recipe re-serialised (yaml.safe_dump sorts keys) renders the same."""
+    import yaml
+
+    from synthtext_industrial import load_recipe
+
+    (tmp_path / "sorted.yaml").write_text(yaml.safe_dump(_weights_in_order("sorted"), sort_keys=False))
+    (tmp_path / "reversed.yaml").write_text(yaml.safe_dump(_weights_in_order("reversed"), sort_keys=False))
+    a, b = load_recipe(tmp_path / "sorted.yaml"), load_recipe(tmp_path / "reversed.yaml")
+    assert list(a.background.materials) != list(b.background.materials)  # the recipes really differ in order
+    seen = {"material": set(), "blur": set(), "alignment": set(), "region": set()}
+    for i in range(24):
+        x, y = render_sample(a, 5, i), render_sample(b, 5, i)
+        assert x.image.tobytes() == y.image.tobytes(), f"page {i} differs"
+        assert x.to_dict() == y.to_dict()
+        seen["material"].add(x.records["background"]["name"])
+        seen["blur"].add(x.records["effects"]["PartialBlur"]["kind"])
+        seen["alignment"] |= {block["alignment"] for block in x.records["blocks"]}
+        seen["region"] |= {block["region"] for block in x.records["blocks"]}
+    assert all(len(values) >= 2 for values in seen.values()), seen  # every mapping was really drawn from

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trainers.text import Charset, accuracy, char_accuracy, ctc_greedy, edit_distance, normalise
 
@@ -57,6 +59,30 @@ def test_charset_encode_refuses_unknown_characters():
                                             ("LOT123", "L0T123", 1), ("AB", "BA", 2), ("12345", "1245", 1)])
 def test_edit_distance(a, b, distance):
     assert edit_distance(a, b) == distance == edit_distance(b, a)
+
+
+def reference_edit_distance(a: str, b: str) -> int:
+    """The hand-written dynamic programme trainers/text.py used before rapidfuzz (0.3.0), kept as the oracle."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+# small alphabets make near misses (the interesting case) common; the full range catches Unicode handling
+TEXTS = st.one_of(st.text("AB01 ", max_size=12), st.text("0O1IL8B5S-/. ", max_size=40), st.text(max_size=30))
+
+
+@settings(max_examples=2000, derandomize=True, deadline=None, database=None)
+@given(a=TEXTS, b=TEXTS)
+def test_edit_distance_is_the_old_implementation(a, b):
+    assert edit_distance(a, b) == reference_edit_distance(a, b)
+    assert isinstance(edit_distance(a, b), int)
 
 
 def test_accuracy_as_in_table_2():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 
 @dataclass(frozen=True)
@@ -77,16 +78,12 @@ def ctc_beam(logits: np.ndarray, blank: int, beam_width: int = 8) -> tuple[list[
 
 
 def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+    """Levenshtein distance (insertions, deletions, substitutions all cost 1).
+
+    rapidfuzz's C++ implementation: evaluation scores every line of a validation set
+    each epoch, where the pure-Python version took most of the metric time.
+    """
+    return Levenshtein.distance(a, b)
 
 
 def normalise(text: str, ignore_case: bool = False, only: str | None = None) -> str:
