@@ -63,15 +63,33 @@ def main() -> None:
 
 @main.command()
 @RECIPE
+@click.option("--samples", default=8, type=click.IntRange(0, 1000),
+              help="also render this many pages (seed 0) and make sure each has the text it should")
 @ASSETS_ROOT
-def check(recipe: str, assets_root: tuple[str, ...]) -> None:
-    """Validate a recipe (schema and font coverage) without rendering."""
+def check(recipe: str, samples: int, assets_root: tuple[str, ...]) -> None:
+    """Validate a recipe: schema, font coverage (by drawing), that its largest text fits, and a few pages."""
+    from .fit import sample_problems
     from .textgen import charset
 
     r = _load(recipe, assets_root)
+    problems = sample_problems(r, samples)
+    if problems:
+        raise RecipeProblem(f"{r.source}: pages without text\n  " + "\n  ".join(problems[:12]))
     chars = "".join(sorted(charset(r.text)))
+    rendered = f", {samples} sample pages rendered" if samples else ""
     click.echo(f"{r.source}: OK ({len(r.text.blocks)} text block templates, {len(r.fonts)} font entries, "
-               f"charset {chars!r})")
+               f"charset {chars!r}{rendered})")
+
+
+def _render(recipe, seed: int, index: int):
+    """render_sample, with a page the recipe cannot fill as a recipe error (exit 2)."""
+    from .recipe import RecipeError
+    from .render import render_sample
+
+    try:
+        return render_sample(recipe, seed, index)
+    except RecipeError as exc:
+        raise RecipeProblem(str(exc)) from None
 
 
 @main.command()
@@ -87,10 +105,9 @@ def preview(recipe, count, output, start, tile_width, seed, assets_root) -> None
     import cv2
 
     from .preview import contact_sheet
-    from .render import render_sample
 
     r = _load(recipe, assets_root)
-    samples = [render_sample(r, seed, i) for i in range(start, start + count)]
+    samples = [_render(r, seed, i) for i in range(start, start + count)]
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(output), contact_sheet(samples, tile_width)):
         raise click.ClickException(f"could not write {output}")
@@ -108,7 +125,7 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
     """Render samples as image files, each with its ground truth as JSON (for a quick look)."""
     from tqdm import tqdm
 
-    from .render import encode_image, render_sample
+    from .render import encode_image
 
     r = _load(recipe, assets_root)
     out = Path(output)
@@ -116,7 +133,7 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
     enc = r.canvas.encoding
     ext = "jpg" if enc.format == "jpeg" else "png"
     for i in tqdm(range(start, start + count), desc="rendering", unit="img", disable=None):
-        sample = render_sample(r, seed, i)
+        sample = _render(r, seed, i)
         (out / f"{i:09d}.{ext}").write_bytes(encode_image(sample.image, enc.format, enc.quality))
         (out / f"{i:09d}.json").write_text(json.dumps(sample.to_dict()), encoding="utf-8")
     click.echo(f"wrote {count} samples to {out}")
@@ -151,6 +168,7 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
     from tqdm import tqdm
 
     from .generate import DatasetError, generate as run
+    from .recipe import RecipeError
 
     if scheduler is not None and engine != "dask":
         raise click.BadParameter("needs --engine dask", param_hint="--scheduler")
@@ -169,12 +187,16 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
     except DatasetError as exc:
         bar.close()
         raise click.ClickException(str(exc)) from None
+    except RecipeError as exc:  # a page the recipe cannot fill (text too large for it)
+        bar.close()
+        raise RecipeProblem(str(exc)) from None
     except KeyboardInterrupt:
         bar.close()
         click.echo("\ninterrupted; finished shards are kept. Run the same command again to resume.", err=True)
         sys.exit(130)
     bar.close()
-    click.echo(f"wrote {output}: {summary.images} images, {summary.lines} lines, {summary.chars} characters, "
+    empty = f" ({summary.empty_pages} without text, as layout.empty_pages asks)" if summary.empty_pages else ""
+    click.echo(f"wrote {output}: {summary.images} images{empty}, {summary.lines} lines, {summary.chars} characters, "
                f"{summary.crops} crops, {summary.bytes / 1e6:.1f} MB; rendered {summary.rendered} in "
                f"{summary.seconds:.1f} s ({summary.pages_per_s:.1f} pages/s)")
 

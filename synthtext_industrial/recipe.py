@@ -22,6 +22,7 @@ from .assets import bundled_dir, bundled_roots
 from .backgrounds import BackgroundConfig
 from .dotmatrix import DotMatrixSource
 from .effects import EffectsConfig
+from .fit import fit_problems
 from .fonts import FontFace, TrueTypeSource, describe_missing, lookalikes_to_avoid
 from .layout import CanvasConfig, LayoutConfig, TypographyConfig
 from .marking import ColourConfig, InkjetStyle, MarkingStyle
@@ -294,6 +295,9 @@ def recipe_from_dict(data: Any, source: str = "<memory>", base_dir: str | Path =
         raise RecipeError(format_validation_error(source, exc)) from None
     recipe._source, recipe._text = source, text
     _compile_fonts(recipe, source)
+    misfits = fit_problems(recipe)
+    if misfits:
+        raise RecipeError(f"{source}: text does not fit the page\n  " + "\n  ".join(misfits[:12]))
     return recipe
 
 
