@@ -40,7 +40,11 @@ class DatasetFolder(click.Path):
                 self.fail(f"{value} is a URL, but this reads a local dataset folder only: download it first (e.g. "
                           f"`aws s3 sync {value} ./ds`, `gcloud storage rsync -r {value} ./ds`) and pass the folder",
                           param, ctx)
-        return super().convert(value, param, ctx)
+        value = super().convert(value, param, ctx)
+        if not (Path(value) / "manifest.json").is_file():
+            self.fail(f"{value} is not a dataset: it has no manifest.json (give a folder written by "
+                      f"`synthtext-industrial generate`)", param, ctx)
+        return value
 
 
 DATASET = DatasetFolder(exists=True, file_okay=False)
@@ -54,11 +58,57 @@ SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="synthtext-industrial")
-def main() -> None:
+@click.option("--verbose", is_flag=True, help="also show TensorFlow, absl and OpenCV log lines (hidden by default; "
+                                              "use it when a command fails without saying why)")
+def main(verbose: bool) -> None:
     """Render synthetic product-code images with exact ground truth from YAML recipes.
 
     RECIPE is a path to a YAML file or the name of a bundled recipe (e.g. `default`).
     """
+    if not verbose:  # OpenCV's warnings (e.g. about a file it cannot decode) repeat what our errors say
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # render worker processes read it at import
+        if "cv2" in sys.modules:
+            import cv2
+
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("verbose"))
+
+
+def _silence_native_logs() -> None:
+    """Until this command ends, send what native libraries write straight to file descriptor 2 to /dev/null.
+
+    TensorFlow's C++ core and absl print start-up and runtime lines ("oneDNN custom operations are on",
+    "All log messages before absl::InitializeLog()") that no environment variable turns off. Python's
+    sys.stderr keeps writing to the real stderr, so our own messages, progress and errors still show.
+    """
+    ctx = click.get_current_context()
+    if _verbose():
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    old_stderr = sys.stderr
+    try:
+        uses_fd2 = old_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # e.g. click's test runner captures sys.stderr itself
+        uses_fd2 = False
+    if uses_fd2:
+        sys.stderr = open(saved, "w", buffering=1, encoding=old_stderr.encoding, errors="backslashreplace",
+                          closefd=False)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+    def restore() -> None:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = old_stderr
+
+    ctx.call_on_close(restore)
 
 
 @main.command()
@@ -245,11 +295,18 @@ def inspect(dataset, preview_path, pages, max_pages) -> None:
 
 
 def _need_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+    import logging
+
+    if not _verbose():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+        _silence_native_logs()
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
     except ImportError:
         raise click.ClickException("training needs TensorFlow: pip install 'synthtext-industrial[tf]'") from None
+    if not _verbose():
+        tf.get_logger().setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
 
 
 @main.group()
@@ -300,9 +357,12 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
                                  param_hint="--weight")
     settings = TrainSettings(weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None,
                              **settings)
+    from .generate import DatasetError
+    from .shards import CorruptRecord
+
     try:
         return fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+    except (ValueError, FileExistsError, FileNotFoundError, DatasetError, CorruptRecord) as exc:
         raise click.ClickException(str(exc)) from None
 
 
