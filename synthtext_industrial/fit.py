@@ -94,7 +94,7 @@ def _areas(recipe) -> list[tuple[str, float, float]]:
     """(name, width, height) of every area a block may be placed in, less the margins."""
     W, H, m = recipe.canvas.width, recipe.canvas.height, recipe.layout.margin_px
     if not recipe.layout.regions:
-        return [("the canvas less layout.margin_px", W - 2 * m, H - 2 * m)]
+        return [("the canvas less layout.margin_px", max(W - 2 * m, 0), max(H - 2 * m, 0))]
     areas = []
     for name in sorted(recipe.layout.regions):
         r = recipe.layout.regions[name]
