@@ -47,7 +47,36 @@ class DatasetFolder(click.Path):
         return value
 
 
+class OutputPath(click.Path):
+    """A folder (or file) to write: refused at once, exit 2, when it cannot be created, not after a long run."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        path = Path(value).expanduser().absolute()
+        existing = path if self.dir_okay and not self.file_okay else path.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            self.fail(f"{value} cannot be created: {existing} is a file, not a folder", param, ctx)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            self.fail(f"{value} cannot be written: {existing} is not writable", param, ctx)
+        return value
+
+
+def _labels_file(labels: str, param_hint: str) -> None:
+    """A labels.tsv must hold `path<TAB>text` lines before a model is loaded to read them."""
+    from trainers.lines import read_labels_tsv
+
+    try:
+        rows = read_labels_tsv(labels)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise click.BadParameter(f"{labels}: {exc}", param_hint=param_hint) from None
+    if not rows:
+        raise click.BadParameter(f"{labels} has no `path<TAB>text` lines", param_hint=param_hint)
+
+
 DATASET = DatasetFolder(exists=True, file_okay=False)
+OUT_FOLDER = OutputPath(file_okay=False)
 RECIPE = click.argument("recipe", metavar="RECIPE")
 ASSETS_ROOT = click.option("--assets-root", multiple=True, type=click.Path(file_okay=False),
                            help="another folder the recipe may read fonts, photos or wordlists from "
@@ -145,7 +174,7 @@ def _render(recipe, seed: int, index: int):
 @main.command()
 @RECIPE
 @click.option("-n", "--count", default=16, type=click.IntRange(1, 400), help="number of samples")
-@click.option("-o", "--output", default="preview.png", type=click.Path(dir_okay=False), help="PNG to write")
+@click.option("-o", "--output", default="preview.png", type=OutputPath(dir_okay=False), help="PNG to write")
 @click.option("--start", default=0, type=click.IntRange(0), help="index of the first sample")
 @click.option("--tile-width", default=480, type=click.IntRange(64, 4000), help="width of each tile in pixels")
 @SEED
@@ -167,7 +196,7 @@ def preview(recipe, count, output, start, tile_width, seed, assets_root) -> None
 @main.command()
 @RECIPE
 @click.option("-n", "--count", default=16, type=click.IntRange(0), help="number of samples")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="folder to write")
+@click.option("-o", "--output", required=True, type=OUT_FOLDER, help="folder to write")
 @click.option("--start", default=0, type=click.IntRange(0), help="index of the first sample")
 @SEED
 @ASSETS_ROOT
@@ -336,7 +365,7 @@ def _training_options(unit: str, batch_size: int):
         click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
                      help="stop after the epoch that passes this training time"),
         click.option("--seed", default=0, type=click.IntRange(0)),
-        click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="run directory"),
+        click.option("--out", "run", required=True, type=OUT_FOLDER, help="run directory"),
         click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint"),
     ]
 
@@ -362,7 +391,7 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
 
     try:
         return fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
-    except (ValueError, FileExistsError, FileNotFoundError, DatasetError, CorruptRecord) as exc:
+    except (ValueError, OSError, DatasetError, CorruptRecord) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -422,7 +451,7 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
               help="the best validation epoch's weights, or the latest checkpoint")
-@click.option("--draw", default=None, type=click.Path(file_okay=False),
+@click.option("--draw", default=None, type=OUT_FOLDER,
               help="spotter runs: write each image with its boxes and texts drawn into this folder")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
               help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
@@ -482,7 +511,7 @@ def predict(run, images, which, draw, beam_width) -> None:
 @click.option("--limit", default=None, type=click.IntRange(1), help="evaluate at most this many lines (spotter: pages)")
 @click.option("--ignore-case", is_flag=True, help="compare case-insensitively")
 @click.option("--only", default=None, help="compare only these characters (others are removed from both texts)")
-@click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
+@click.option("-o", "--output", default=None, type=OUT_FOLDER,
               help="where predictions.csv and failures.png go  [default: RUN/eval-<data name>]")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
               help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
@@ -511,7 +540,8 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
         labels = labels or str(Path(images) / "labels.tsv")
         if not Path(labels).exists():
             raise click.BadParameter(f"{labels} does not exist", param_hint="--labels")
-        items, name = labelled_images(labels), Path(images or Path(labels).parent).name
+        _labels_file(labels, "--labels")
+        items, name = labelled_images(labels), Path(images or Path(labels).parent).resolve().name
         if limit:
             import itertools
 
@@ -519,7 +549,7 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
     target = Path(output or Path(run) / f"eval-{name}")
     try:
         result = evaluate_recognizer(run, items, target, ignore_case=ignore_case, only=only, beam_width=beam_width)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
     click.echo(f"{result.count} lines: string accuracy {result.string_accuracy:.4f}, "
@@ -535,7 +565,7 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
     target = Path(output or Path(run) / f"eval-{Path(data).name}")
     try:
         result = evaluate_spotter(run, data, target, limit=limit)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
     click.echo(f"{result.pages} pages, {result.gt_lines} lines, {result.detections} detections: "
@@ -547,7 +577,7 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
 
 @main.command("export")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="export folder")
+@click.option("-o", "--output", "out", required=True, type=OUT_FOLDER, help="export folder")
 @click.option("--formats", default="savedmodel,onnx,tflite-fp32,tflite-fp16",
               help="comma-separated: savedmodel, onnx, tflite-fp32, tflite-fp16")
 @click.option("--data", default=None, type=DATASET,
@@ -574,6 +604,8 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
         raise click.BadParameter(str(exc), param_hint="--formats") from None
     if data and images:
         raise click.UsageError("give --data or --images, not both")
+    if images and not no_parity:
+        _labels_file(str(Path(images) / "labels.tsv"), "--images")
     try:
         run_kind(run)
     except ValueError as exc:
@@ -586,7 +618,7 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
             if len(lines) < count:
                 click.echo(f"warning: only {len(lines)} parity images in {source} (asked for {count})")
             report = parity_report(run, out, lines, truths, source, repeats=repeats, log=lambda _: None)
-    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"export: {out} (metadata.json, jetson/)")
     if not no_parity:

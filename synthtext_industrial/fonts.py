@@ -138,6 +138,26 @@ def drawing_problems(face: FontFace, chars: frozenset[str]) -> dict[str, str]:
     return problems
 
 
+@lru_cache(maxsize=256)
+def axis_problem(face: FontFace) -> str:
+    """Why the face's axis values cannot be set ('' when they can): Pillow fails only when it draws."""
+    if not face.axes:
+        return ""
+    with TTFont(face.path, lazy=True) as font:
+        fvar = font["fvar"] if "fvar" in font else None
+        ranges = {a.axisTag: (a.minValue, a.maxValue) for a in fvar.axes} if fvar else {}
+    if not ranges:
+        return f"{face.label} is not a variable font: it has no axes to set; remove `axes`"
+    allowed = ", ".join(f"{n} {lo:g}-{hi:g}" for n, (lo, hi) in ranges.items())
+    for name, value in face.axes:
+        if name not in ranges:
+            return f"{face.label} has no axis {name!r}; its axes: {allowed}"
+        lo, hi = ranges[name]
+        if not lo <= value <= hi:
+            return f"{face.label} axis {name} = {value:g} is out of range; its axes: {allowed}"
+    return ""
+
+
 def describe_missing(reasons: dict[str, str]) -> str:
     """'!' draws nothing; 'ab' are drawn exactly like 'AB'; ... (one line of an error message)."""
     alike = [(c, why[len("is drawn exactly like "):].strip("'")) for c, why in reasons.items()

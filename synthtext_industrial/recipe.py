@@ -23,7 +23,7 @@ from .backgrounds import BackgroundConfig
 from .dotmatrix import DotMatrixSource
 from .effects import EffectsConfig
 from .fit import fit_problems
-from .fonts import FontFace, TrueTypeSource, describe_missing, lookalikes_to_avoid
+from .fonts import FontFace, TrueTypeSource, axis_problem, describe_missing, lookalikes_to_avoid
 from .layout import CanvasConfig, LayoutConfig, TypographyConfig
 from .marking import ColourConfig, InkjetStyle, MarkingStyle
 from .schema import StrictModel
@@ -258,6 +258,10 @@ def _compile_fonts(recipe: Recipe, source: str) -> None:
                     eligible.append((entry, entry.weight, avoid(entry.lookalikes)))
                 continue
             faces = entry.faces()
+            bad_axes = [axis_problem(face) for face in faces if axis_problem(face)]
+            if bad_axes:
+                problems += [f"fonts[{i}].axes: {why}" for why in bad_axes]
+                continue
             for face in faces:
                 reasons = face.missing_reasons(chars)
                 if not reasons:
@@ -274,7 +278,8 @@ def _compile_fonts(recipe: Recipe, source: str) -> None:
         choices.append(eligible)
     if problems:
         unique = list(dict.fromkeys(problems))
-        raise RecipeError(f"{source}: fonts lack glyphs\n  " + "\n  ".join(unique[:12]))
+        what = "fonts lack glyphs" if any("cannot draw" in p for p in unique) else "fonts cannot be used"
+        raise RecipeError(f"{source}: {what}\n  " + "\n  ".join(unique[:12]))
     recipe._font_choices = choices
 
 

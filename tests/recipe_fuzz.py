@@ -170,6 +170,8 @@ FAILS_IN_USE = [
                                               "text": {"blocks": [{"lines": ["MAX {9:3}"]}]}}, "fonts[0]"),
     ("seven-segment copy asked for small letters", {"fonts": [{"file": "seg-renamed.ttf"}],
                                                     "text": {"blocks": [{"lines": ["{a:3}"]}]}}, "fonts[0]"),
+    ("axes on a font without them", {"fonts": [{"font": "ocr-a", "axes": {"wght": 700}}]}, "fonts[0].axes"),
+    ("axis out of range", {"fonts": [{"font": "doto-round", "axes": {"wght": 5000}}]}, "fonts[0].axes"),
     ("text too tall", {"typography": {"height_px": [300, 400]}, "text": {"blocks": [{"lines": ["{9:4}"]}]}},
      "text.blocks[0]"),
     ("text too long", {"text": {"blocks": [{"lines": ["{X:60}"]}]}}, "text.blocks[0]"),

@@ -217,3 +217,37 @@ def test_a_run_folder_with_a_broken_config_is_a_bad_run_without_tensorflow_noise
         # nothing but click's usage lines and our one error: no TensorFlow, absl or OpenCV log lines
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert all(line.startswith(("Usage:", "Try ", "Error:")) for line in lines), proc.stderr
+
+
+def test_output_paths_that_cannot_be_created_are_refused_before_any_work(tmp_path, write_recipe):
+    recipe = write_recipe("canvas: {width: 320, height: 240}\ntypography: {height_px: [14, 30]}\n")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    run, dataset = tmp_path / "run", tmp_path / "ds"
+    run.mkdir()
+    dataset.mkdir()
+    (dataset / "manifest.json").write_text("{}")  # enough to pass as a dataset folder on the command line
+    runner = CliRunner()
+    for args in (["preview", str(recipe), "-o", str(a_file / "sheet.png")],
+                 ["render", str(recipe), "-o", str(a_file / "pages")],
+                 ["train", "recognizer", "--data", str(dataset), "--out", str(a_file / "run")],
+                 ["evaluate", str(run), "--images", str(tmp_path), "-o", str(a_file / "eval")],
+                 ["export", str(run), "-o", str(a_file / "export")],
+                 ["predict", str(run), str(a_file), "--draw", str(a_file / "drawn")]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
+        assert f"cannot be created: {a_file} is a file, not a folder" in result.output, result.output
+    assert a_file.read_text() == "not a folder"
+
+
+def test_a_labels_file_without_labels_is_refused(tmp_path):
+    pytest.importorskip("tensorflow")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"model": "recognizer"}')
+    (tmp_path / "labels.tsv").write_text("\n\n")
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--images", str(tmp_path)])
+    assert result.exit_code == 2 and "has no `path<TAB>text` lines" in result.output, result.output
+    (tmp_path / "labels.tsv").write_text("no tab here\n")
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--images", str(tmp_path)])
+    assert result.exit_code == 2 and "expected `path<TAB>text`" in result.output, result.output
