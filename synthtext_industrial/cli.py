@@ -40,10 +40,43 @@ class DatasetFolder(click.Path):
                 self.fail(f"{value} is a URL, but this reads a local dataset folder only: download it first (e.g. "
                           f"`aws s3 sync {value} ./ds`, `gcloud storage rsync -r {value} ./ds`) and pass the folder",
                           param, ctx)
-        return super().convert(value, param, ctx)
+        value = super().convert(value, param, ctx)
+        if not (Path(value) / "manifest.json").is_file():
+            self.fail(f"{value} is not a dataset: it has no manifest.json (give a folder written by "
+                      f"`synthtext-industrial generate`)", param, ctx)
+        return value
+
+
+class OutputPath(click.Path):
+    """A folder (or file) to write: refused at once, exit 2, when it cannot be created, not after a long run."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        path = Path(value).expanduser().absolute()
+        existing = path if self.dir_okay and not self.file_okay else path.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            self.fail(f"{value} cannot be created: {existing} is a file, not a folder", param, ctx)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            self.fail(f"{value} cannot be written: {existing} is not writable", param, ctx)
+        return value
+
+
+def _labels_file(labels: str, param_hint: str) -> None:
+    """A labels.tsv must hold `path<TAB>text` lines before a model is loaded to read them."""
+    from trainers.lines import read_labels_tsv
+
+    try:
+        rows = read_labels_tsv(labels)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise click.BadParameter(f"{labels}: {exc}", param_hint=param_hint) from None
+    if not rows:
+        raise click.BadParameter(f"{labels} has no `path<TAB>text` lines", param_hint=param_hint)
 
 
 DATASET = DatasetFolder(exists=True, file_okay=False)
+OUT_FOLDER = OutputPath(file_okay=False)
 RECIPE = click.argument("recipe", metavar="RECIPE")
 ASSETS_ROOT = click.option("--assets-root", multiple=True, type=click.Path(file_okay=False),
                            help="another folder the recipe may read fonts, photos or wordlists from "
@@ -54,30 +87,94 @@ SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="synthtext-industrial")
-def main() -> None:
+@click.option("--verbose", is_flag=True, help="also show TensorFlow, absl and OpenCV log lines (hidden by default; "
+                                              "use it when a command fails without saying why)")
+def main(verbose: bool) -> None:
     """Render synthetic product-code images with exact ground truth from YAML recipes.
 
     RECIPE is a path to a YAML file or the name of a bundled recipe (e.g. `default`).
     """
+    if not verbose:  # OpenCV's warnings (e.g. about a file it cannot decode) repeat what our errors say
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # render worker processes read it at import
+        if "cv2" in sys.modules:
+            import cv2
+
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("verbose"))
+
+
+def _silence_native_logs() -> None:
+    """Until this command ends, send what native libraries write straight to file descriptor 2 to /dev/null.
+
+    TensorFlow's C++ core and absl print start-up and runtime lines ("oneDNN custom operations are on",
+    "All log messages before absl::InitializeLog()") that no environment variable turns off. Python's
+    sys.stderr keeps writing to the real stderr, so our own messages, progress and errors still show.
+    """
+    ctx = click.get_current_context()
+    if _verbose():
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    old_stderr = sys.stderr
+    try:
+        uses_fd2 = old_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # e.g. click's test runner captures sys.stderr itself
+        uses_fd2 = False
+    if uses_fd2:
+        sys.stderr = open(saved, "w", buffering=1, encoding=old_stderr.encoding, errors="backslashreplace",
+                          closefd=False)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+    def restore() -> None:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = old_stderr
+
+    ctx.call_on_close(restore)
 
 
 @main.command()
 @RECIPE
+@click.option("--samples", default=8, type=click.IntRange(0, 1000),
+              help="also render this many pages (seed 0) and make sure each has the text it should")
 @ASSETS_ROOT
-def check(recipe: str, assets_root: tuple[str, ...]) -> None:
-    """Validate a recipe (schema and font coverage) without rendering."""
+def check(recipe: str, samples: int, assets_root: tuple[str, ...]) -> None:
+    """Validate a recipe: schema, font coverage (by drawing), that its largest text fits, and a few pages."""
+    from .fit import sample_problems
     from .textgen import charset
 
     r = _load(recipe, assets_root)
+    problems = sample_problems(r, samples)
+    if problems:
+        raise RecipeProblem(f"{r.source}: pages without text\n  " + "\n  ".join(problems[:12]))
     chars = "".join(sorted(charset(r.text)))
+    rendered = f", {samples} sample pages rendered" if samples else ""
     click.echo(f"{r.source}: OK ({len(r.text.blocks)} text block templates, {len(r.fonts)} font entries, "
-               f"charset {chars!r})")
+               f"charset {chars!r}{rendered})")
+
+
+def _render(recipe, seed: int, index: int):
+    """render_sample, with a page the recipe cannot fill as a recipe error (exit 2)."""
+    from .recipe import RecipeError
+    from .render import render_sample
+
+    try:
+        return render_sample(recipe, seed, index)
+    except RecipeError as exc:
+        raise RecipeProblem(str(exc)) from None
 
 
 @main.command()
 @RECIPE
 @click.option("-n", "--count", default=16, type=click.IntRange(1, 400), help="number of samples")
-@click.option("-o", "--output", default="preview.png", type=click.Path(dir_okay=False), help="PNG to write")
+@click.option("-o", "--output", default="preview.png", type=OutputPath(dir_okay=False), help="PNG to write")
 @click.option("--start", default=0, type=click.IntRange(0), help="index of the first sample")
 @click.option("--tile-width", default=480, type=click.IntRange(64, 4000), help="width of each tile in pixels")
 @SEED
@@ -87,10 +184,9 @@ def preview(recipe, count, output, start, tile_width, seed, assets_root) -> None
     import cv2
 
     from .preview import contact_sheet
-    from .render import render_sample
 
     r = _load(recipe, assets_root)
-    samples = [render_sample(r, seed, i) for i in range(start, start + count)]
+    samples = [_render(r, seed, i) for i in range(start, start + count)]
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(output), contact_sheet(samples, tile_width)):
         raise click.ClickException(f"could not write {output}")
@@ -128,7 +224,7 @@ def audit(recipe, count, output, worst, start, seed, assets_root) -> None:
 @main.command()
 @RECIPE
 @click.option("-n", "--count", default=16, type=click.IntRange(0), help="number of samples")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="folder to write")
+@click.option("-o", "--output", required=True, type=OUT_FOLDER, help="folder to write")
 @click.option("--start", default=0, type=click.IntRange(0), help="index of the first sample")
 @SEED
 @ASSETS_ROOT
@@ -136,7 +232,7 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
     """Render samples as image files, each with its ground truth as JSON (for a quick look)."""
     from tqdm import tqdm
 
-    from .render import encode_image, render_sample
+    from .render import encode_image
 
     r = _load(recipe, assets_root)
     out = Path(output)
@@ -144,7 +240,7 @@ def render(recipe, count, output, start, seed, assets_root) -> None:
     enc = r.canvas.encoding
     ext = "jpg" if enc.format == "jpeg" else "png"
     for i in tqdm(range(start, start + count), desc="rendering", unit="img", disable=None):
-        sample = render_sample(r, seed, i)
+        sample = _render(r, seed, i)
         (out / f"{i:09d}.{ext}").write_bytes(encode_image(sample.image, enc.format, enc.quality))
         (out / f"{i:09d}.json").write_text(json.dumps(sample.to_dict()), encoding="utf-8")
     click.echo(f"wrote {count} samples to {out}")
@@ -180,6 +276,7 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
     from tqdm import tqdm
 
     from .generate import DatasetError, DatasetRefused, generate as run
+    from .recipe import RecipeError
 
     if scheduler is not None and engine != "dask":
         raise click.BadParameter("needs --engine dask", param_hint="--scheduler")
@@ -200,12 +297,16 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
         error = click.ClickException(str(exc))
         error.exit_code = 2 if isinstance(exc, DatasetRefused) else 1  # refused before anything was written
         raise error from None
+    except RecipeError as exc:  # a page the recipe cannot fill (text too large for it)
+        bar.close()
+        raise RecipeProblem(str(exc)) from None
     except KeyboardInterrupt:
         bar.close()
         click.echo("\ninterrupted; finished shards are kept. Run the same command again to resume.", err=True)
         sys.exit(130)
     bar.close()
-    click.echo(f"wrote {output}: {summary.images} images, {summary.lines} lines, {summary.chars} characters, "
+    empty = f" ({summary.empty_pages} without text, as layout.empty_pages asks)" if summary.empty_pages else ""
+    click.echo(f"wrote {output}: {summary.images} images{empty}, {summary.lines} lines, {summary.chars} characters, "
                f"{summary.crops} crops, {summary.bytes / 1e6:.1f} MB; rendered {summary.rendered} in "
                f"{summary.seconds:.1f} s ({summary.pages_per_s:.1f} pages/s)")
 
@@ -268,11 +369,18 @@ def inspect(dataset, preview_path, pages, max_pages) -> None:
 
 
 def _need_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+    import logging
+
+    if not _verbose():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+        _silence_native_logs()
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
     except ImportError:
         raise click.ClickException("training needs TensorFlow: pip install 'synthtext-industrial[tf]'") from None
+    if not _verbose():
+        tf.get_logger().setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
 
 
 @main.group()
@@ -302,7 +410,7 @@ def _training_options(unit: str, batch_size: int):
         click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
                      help="stop after the epoch that passes this training time"),
         click.option("--seed", default=0, type=click.IntRange(0)),
-        click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="run directory"),
+        click.option("--out", "run", required=True, type=OUT_FOLDER, help="run directory"),
         click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint"),
     ]
 
@@ -323,9 +431,12 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
                                  param_hint="--weight")
     settings = TrainSettings(weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None,
                              **settings)
+    from .generate import DatasetError
+    from .shards import CorruptRecord
+
     try:
         return fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+    except (ValueError, OSError, DatasetError, CorruptRecord) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -385,7 +496,7 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
               help="the best validation epoch's weights, or the latest checkpoint")
-@click.option("--draw", default=None, type=click.Path(file_okay=False),
+@click.option("--draw", default=None, type=OUT_FOLDER,
               help="spotter runs: write each image with its boxes and texts drawn into this folder")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
               help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
@@ -445,7 +556,7 @@ def predict(run, images, which, draw, beam_width) -> None:
 @click.option("--limit", default=None, type=click.IntRange(1), help="evaluate at most this many lines (spotter: pages)")
 @click.option("--ignore-case", is_flag=True, help="compare case-insensitively")
 @click.option("--only", default=None, help="compare only these characters (others are removed from both texts)")
-@click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
+@click.option("-o", "--output", default=None, type=OUT_FOLDER,
               help="where predictions.csv and failures.png go  [default: RUN/eval-<data name>]")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
               help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
@@ -474,7 +585,8 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
         labels = labels or str(Path(images) / "labels.tsv")
         if not Path(labels).exists():
             raise click.BadParameter(f"{labels} does not exist", param_hint="--labels")
-        items, name = labelled_images(labels), Path(images or Path(labels).parent).name
+        _labels_file(labels, "--labels")
+        items, name = labelled_images(labels), Path(images or Path(labels).parent).resolve().name
         if limit:
             import itertools
 
@@ -482,7 +594,7 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
     target = Path(output or Path(run) / f"eval-{name}")
     try:
         result = evaluate_recognizer(run, items, target, ignore_case=ignore_case, only=only, beam_width=beam_width)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
     click.echo(f"{result.count} lines: string accuracy {result.string_accuracy:.4f}, "
@@ -498,7 +610,7 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
     target = Path(output or Path(run) / f"eval-{Path(data).name}")
     try:
         result = evaluate_spotter(run, data, target, limit=limit)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
     click.echo(f"{result.pages} pages, {result.gt_lines} lines, {result.detections} detections: "
@@ -510,7 +622,7 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
 
 @main.command("export")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="export folder")
+@click.option("-o", "--output", "out", required=True, type=OUT_FOLDER, help="export folder")
 @click.option("--formats", default="savedmodel,onnx,tflite-fp32,tflite-fp16",
               help="comma-separated: savedmodel, onnx, tflite-fp32, tflite-fp16")
 @click.option("--data", default=None, type=DATASET,
@@ -537,6 +649,8 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
         raise click.BadParameter(str(exc), param_hint="--formats") from None
     if data and images:
         raise click.UsageError("give --data or --images, not both")
+    if images and not no_parity:
+        _labels_file(str(Path(images) / "labels.tsv"), "--images")
     try:
         run_kind(run)
     except ValueError as exc:
@@ -549,7 +663,7 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
             if len(lines) < count:
                 click.echo(f"warning: only {len(lines)} parity images in {source} (asked for {count})")
             report = parity_report(run, out, lines, truths, source, repeats=repeats, log=lambda _: None)
-    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"export: {out} (metadata.json, jetson/)")
     if not no_parity:

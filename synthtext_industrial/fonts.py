@@ -8,6 +8,8 @@ look like another character, e.g. lowercase drawn as capitals).
 from __future__ import annotations
 
 import csv
+import hashlib
+import string
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -71,14 +73,118 @@ class FontFace:
     axes: tuple[tuple[str, float], ...] = ()
     exclude: str = ""
     lookalikes: tuple[str, ...] = ()
+    check_drawing: bool = False  # a font file from a recipe: its character map alone is not trusted
+    twin: str = ""  # the bundled font this file is a copy of, whose exclusions it takes
 
     def coverage(self) -> frozenset[str]:
         """Characters this face may draw (space always counts: it draws nothing)."""
         return (cmap_chars(self.path) - frozenset(self.exclude)) | {" "}
 
+    def missing_reasons(self, chars: frozenset[str] | set[str]) -> dict[str, str]:
+        """Each character of `chars` this face cannot draw, with why."""
+        mapped = cmap_chars(self.path)
+        excluded = f"excluded for the bundled font {self.twin or self.label}, which draws them unreadably"
+        reasons = {c: excluded if c in mapped else "not in the font" for c in sorted(set(chars) - self.coverage())}
+        if self.check_drawing:
+            reasons.update(drawing_problems(self, frozenset(chars) & self.coverage()))
+        return dict(sorted(reasons.items()))
+
     def missing(self, chars: frozenset[str] | set[str]) -> str:
         """The characters of `chars` this face cannot draw, sorted, as one string."""
-        return "".join(sorted(set(chars) - self.coverage()))
+        return "".join(self.missing_reasons(chars))
+
+
+PROBE_EM = 96  # em size the drawing check renders at: big enough that distinct shapes differ in pixels
+INK = 128  # a glyph with no pixel this dark draws nothing
+
+
+def _keep_order(char: str) -> tuple[int, int]:
+    """Of characters drawn alike, the one that keeps the drawing: digits, capitals, small letters, the rest."""
+    for rank, group in enumerate((string.digits, string.ascii_uppercase, string.ascii_lowercase, string.printable)):
+        if char in group:
+            return rank, ord(char)
+    return 4, ord(char)
+
+
+@lru_cache(maxsize=256)
+def drawing_problems(face: FontFace, chars: frozenset[str]) -> dict[str, str]:
+    """Characters of `chars` the font maps but cannot really draw, with why, found by drawing them.
+
+    A glyph that draws nothing, draws the font's missing-glyph shape (.notdef), or draws exactly what
+    another character draws (a seven-segment font's 'a' is its 'A') cannot show its label. Of two
+    characters drawn alike, the digit, else the capital, keeps the drawing; the other is missing.
+    """
+    mapped = cmap_chars(face.path)
+    unmapped = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in mapped)
+    notdef = truetype_glyph(face, PROBE_EM, unmapped)
+
+    def key(glyph: Glyph) -> tuple:
+        return glyph.bitmap.shape, glyph.bitmap.tobytes(), round(glyph.top)
+
+    drawn = {c: truetype_glyph(face, PROBE_EM, c)
+             for c in ((frozenset(string.printable) | chars) & mapped) if not c.isspace()}
+    keeper: dict[tuple, str] = {}
+    for c in sorted(drawn, key=_keep_order):
+        keeper.setdefault(key(drawn[c]), c)
+    problems = {}
+    for c in sorted(chars & drawn.keys()):
+        glyph = drawn[c]
+        if glyph.bitmap.size == 0 or glyph.bitmap.max() < INK:
+            problems[c] = "draws nothing"
+        elif notdef.bitmap.size and key(glyph) == key(notdef):
+            problems[c] = "draws the font's missing-glyph box"
+        elif keeper[key(glyph)] != c:
+            problems[c] = f"is drawn exactly like {keeper[key(glyph)]!r}"
+    return problems
+
+
+@lru_cache(maxsize=256)
+def axis_problem(face: FontFace) -> str:
+    """Why the face's axis values cannot be set ('' when they can): Pillow fails only when it draws."""
+    if not face.axes:
+        return ""
+    with TTFont(face.path, lazy=True) as font:
+        fvar = font["fvar"] if "fvar" in font else None
+        ranges = {a.axisTag: (a.minValue, a.maxValue) for a in fvar.axes} if fvar else {}
+    if not ranges:
+        return f"{face.label} is not a variable font: it has no axes to set; remove `axes`"
+    allowed = ", ".join(f"{n} {lo:g}-{hi:g}" for n, (lo, hi) in ranges.items())
+    for name, value in face.axes:
+        if name not in ranges:
+            return f"{face.label} has no axis {name!r}; its axes: {allowed}"
+        lo, hi = ranges[name]
+        if not lo <= value <= hi:
+            return f"{face.label} axis {name} = {value:g} is out of range; its axes: {allowed}"
+    return ""
+
+
+def describe_missing(reasons: dict[str, str]) -> str:
+    """'!' draws nothing; 'ab' are drawn exactly like 'AB'; ... (one line of an error message)."""
+    alike = [(c, why[len("is drawn exactly like "):].strip("'")) for c, why in reasons.items()
+             if why.startswith("is drawn exactly like ")]
+    groups: dict[str, str] = {}
+    for c, why in reasons.items():
+        if not why.startswith("is drawn exactly like "):
+            groups[why] = groups.get(why, "") + c
+    parts = [f"{chars!r} {'is' if len(chars) == 1 else 'are'} {why}" if why.startswith(("not", "excluded"))
+             else f"{chars!r} {why}" for why, chars in groups.items()]
+    if alike:
+        parts.append(f"{''.join(c for c, _ in alike)!r} drawn exactly like {''.join(k for _, k in alike)!r}")
+    return "; ".join(parts)
+
+
+@cache
+def _bundled_by_content() -> dict[str, list[FontInfo]]:
+    """Bundled catalogue entries by the SHA-256 of their font file."""
+    by_hash: dict[str, list[FontInfo]] = {}
+    for info in catalog().values():
+        by_hash.setdefault(hashlib.sha256(info.path.read_bytes()).hexdigest(), []).append(info)
+    return by_hash
+
+
+def bundled_twin(path: str) -> list[FontInfo]:
+    """The catalogue entries whose font file has the same bytes as `path` (a copied bundled font)."""
+    return _bundled_by_content().get(hashlib.sha256(Path(path).read_bytes()).hexdigest(), [])
 
 
 def lookalikes_to_avoid(groups: tuple[str, ...], charset: frozenset[str] | set[str]) -> frozenset[str]:
@@ -229,7 +335,13 @@ class TrueTypeSource(StrictModel):
         """The concrete faces this entry stands for."""
         extra_axes = tuple(sorted(self.axes.items()))
         if self.file is not None:
-            return [FontFace(Path(self.file).name, self.file, extra_axes, "", tuple(self.lookalikes or ()))]
+            # a copy of a bundled font keeps the catalogue's exclusions and lookalikes; every file is also
+            # checked by drawing, as the catalogue's fonts are checked by the tests
+            twins = bundled_twin(self.file)
+            exclude = "".join(sorted({c for info in twins for c in info.exclude}))
+            lookalikes = self.lookalikes if self.lookalikes is not None else (twins[0].lookalikes if twins else ())
+            return [FontFace(Path(self.file).name, self.file, extra_axes, exclude, tuple(lookalikes),
+                             check_drawing=True, twin=twins[0].id if twins else "")]
         infos = [catalog()[self.font]] if self.font else [f for f in catalog().values() if f.category == self.category]
         faces = []
         for info in infos:

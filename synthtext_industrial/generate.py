@@ -189,7 +189,7 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
                 progress: Callable[[int], None] | None = None) -> list[dict]:
     """Write one shard of each kind from `records` (in index order); returns their manifest entries."""
     sinks, finished = {}, []
-    lines = chars = longest = 0
+    lines = chars = longest = empty = 0
     try:
         for k in kinds:
             sinks[k] = ShardSink(fmt, k, out / shard_relpath(fmt, k, plan.number, plan.total))
@@ -199,6 +199,7 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
             for sink in sinks.values():
                 sink.add(record)
             lines += record.lines
+            empty += record.lines == 0
             chars += record.chars
             longest = max([longest] + [len(text) for text in record.label.split("\n") if record.lines])
             if progress:
@@ -221,7 +222,7 @@ def write_shard(out: Path, fmt: str, kinds: list[str], plan: ShardPlan, records:
         digest, count = shard_hash(fmt, out / relpath)
         entries.append({"name": plan.name, "kind": k, "path": relpath, "start": plan.start, "stop": plan.stop,
                         "records": count, "bytes": shard_bytes(fmt, out / relpath), "sha256": digest,
-                        "lines": lines, "chars": chars, "max_line_length": longest})
+                        "lines": lines, "chars": chars, "max_line_length": longest, "empty_pages": empty})
     return entries
 
 
@@ -429,6 +430,7 @@ class Summary:
     images: int = 0
     lines: int = 0
     chars: int = 0
+    empty_pages: int = 0  # pages without text (only where the recipe sets layout.empty_pages)
     crops: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -663,10 +665,11 @@ def _generate_locked(recipe, store, n, seed, fmt, shard_size, workers, with_crop
     summary.images = sum(e["records"] for e in images)
     summary.lines = sum(e["lines"] for e in images)
     summary.chars = sum(e["chars"] for e in images)
+    summary.empty_pages = sum(e.get("empty_pages", 0) for e in images)
     summary.crops = sum(e["records"] for e in manifest["shards"] if e["kind"] == "crops")
     summary.bytes = sum(e["bytes"] for e in manifest["shards"])
     manifest["counts"] = {"images": summary.images, "lines": summary.lines, "chars": summary.chars,
-                          "crops": summary.crops, "bytes": summary.bytes,
+                          "crops": summary.crops, "bytes": summary.bytes, "empty_pages": summary.empty_pages,
                           "max_line_length": max([0] + [e.get("max_line_length", 0) for e in images])}
     manifest["complete"] = True
     store.write_manifest(manifest)

@@ -65,6 +65,10 @@ class LayoutConfig(StrictModel):
     margin_px: int = Field(12, ge=0, le=1000, description="minimum distance from text to the image border")
     block_gap_px: int = Field(24, ge=0, le=1000, description="minimum distance between two blocks")
     attempts: int = Field(60, ge=1, le=10000, description="random placements tried per block before it shrinks")
+    empty_pages: float = Field(
+        0.0, ge=0, le=1, allow_inf_nan=False,
+        description="probability that a page has no text at all (background, camera and effects only: negatives "
+                    "for a text detector); counted as empty_pages in the manifest")
 
     @model_validator(mode="after")
     def _weights(self):

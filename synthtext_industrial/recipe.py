@@ -22,7 +22,8 @@ from .assets import bundled_dir, bundled_roots
 from .backgrounds import BackgroundConfig
 from .dotmatrix import DotMatrixSource
 from .effects import EffectsConfig
-from .fonts import FontFace, TrueTypeSource, lookalikes_to_avoid
+from .fit import fit_problems
+from .fonts import FontFace, TrueTypeSource, axis_problem, describe_missing, lookalikes_to_avoid
 from .layout import CanvasConfig, LayoutConfig, TypographyConfig
 from .marking import ColourConfig, InkjetStyle, MarkingStyle
 from .schema import StrictModel
@@ -159,6 +160,9 @@ def _describe_error(err: dict) -> str:
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
+    form = _allowed_form(kind, loc)
+    if form:
+        message = form
     if kind == "missing":
         message = "is required"
     elif kind == "literal_error" and "expected" in err.get("ctx", {}):
@@ -167,6 +171,33 @@ def _describe_error(err: dict) -> str:
         shown = repr(err["input"])
         message = f"{message} (got {shown[:80]})"
     return f"field `{_field_path(loc)}`: {message}"
+
+
+_FORMS = {  # pydantic's type errors, said as the form a value must take
+    "date": "must be a calendar date written YYYY-MM-DD (e.g. 2026-01-31)",
+    "int": "must be a whole number",
+    "float": "must be a number",
+    "bool": "must be true or false",
+    "string": "must be text (quote it in YAML if it looks like a number or a date)",
+    "list": "must be a list, written [a, b] or as YAML lines starting with '- '",
+    "tuple": "must be a list, written [a, b]",
+    "literal": "",
+}
+
+
+def _allowed_form(kind: str, loc: tuple) -> str:
+    """What a value of the wrong type should look like, or '' to keep pydantic's words."""
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        model = _model_at(tuple(p for p in loc if p not in ("truetype", "bitmap")))
+        keys = f" with keys from: {', '.join(model.model_fields)}" if model else " (key: value)"
+        return f"must be a mapping{keys}"
+    if kind == "union_tag_invalid" or kind.startswith("datetime"):
+        return ""
+    prefix = kind.split("_", 1)[0]
+    if prefix in _FORMS and (kind.endswith(("_type", "_parsing")) or kind.startswith("date_")
+                             or kind == "int_from_float"):
+        return _FORMS[prefix]
+    return ""
 
 
 def _shorten(line: str, limit: int = 2000) -> str:
@@ -227,20 +258,28 @@ def _compile_fonts(recipe: Recipe, source: str) -> None:
                     eligible.append((entry, entry.weight, avoid(entry.lookalikes)))
                 continue
             faces = entry.faces()
+            bad_axes = [axis_problem(face) for face in faces if axis_problem(face)]
+            if bad_axes:
+                problems += [f"fonts[{i}].axes: {why}" for why in bad_axes]
+                continue
             for face in faces:
-                missing = face.missing(chars)
-                if not missing:
+                reasons = face.missing_reasons(chars)
+                if not reasons:
                     eligible.append((face, entry.weight / len(faces), avoid(face.lookalikes)))
                 elif entry.missing_glyphs == "error":
+                    missing = "".join(reasons)
+                    detail = f": {describe_missing(reasons)}" if face.check_drawing else ""
                     problems.append(f"fonts[{i}] ({face.label}) cannot draw {missing!r} used by text.blocks[{t}]"
-                                    f" (set `missing_glyphs: skip` on that font to use other fonts for such text)")
+                                    f"{detail} (set `missing_glyphs: skip` on that font to use other fonts for "
+                                    f"such text)")
         if not eligible and not problems:
             problems.append(f"no font can draw every character text.blocks[{t}] can produce "
                             f"({''.join(sorted(chars))!r})")
         choices.append(eligible)
     if problems:
         unique = list(dict.fromkeys(problems))
-        raise RecipeError(f"{source}: fonts lack glyphs\n  " + "\n  ".join(unique[:12]))
+        what = "fonts lack glyphs" if any("cannot draw" in p for p in unique) else "fonts cannot be used"
+        raise RecipeError(f"{source}: {what}\n  " + "\n  ".join(unique[:12]))
     recipe._font_choices = choices
 
 
@@ -261,6 +300,9 @@ def recipe_from_dict(data: Any, source: str = "<memory>", base_dir: str | Path =
         raise RecipeError(format_validation_error(source, exc)) from None
     recipe._source, recipe._text = source, text
     _compile_fonts(recipe, source)
+    misfits = fit_problems(recipe)
+    if misfits:
+        raise RecipeError(f"{source}: text does not fit the page\n  " + "\n  ".join(misfits[:12]))
     return recipe
 
 
@@ -276,6 +318,23 @@ def resolve_recipe_path(name: str | Path) -> Path:
     raise RecipeError(f"{name}: no such recipe file (bundled recipes: {available})")
 
 
+class _Loader(yaml.SafeLoader):
+    """yaml.safe_load, except that a date that is not in the calendar (2025-02-30) stays a string.
+
+    PyYAML raises a bare ValueError for it while reading; kept as text, the schema refuses it
+    with the field's name like any other bad value.
+    """
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def load_recipe(path: str | Path, assets_roots: list[str | Path] | None = None) -> Recipe:
     """Read and validate a recipe file; raises RecipeError naming the file, field and what is allowed."""
     path = resolve_recipe_path(path)
@@ -285,7 +344,7 @@ def load_recipe(path: str | Path, assets_roots: list[str | Path] | None = None) 
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{source}: cannot read the recipe: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise RecipeError(f"{source}: not valid YAML: {exc}") from None
     except RecursionError:

@@ -25,7 +25,7 @@ from .groundtruth import Char, Field, Line, Sample
 from .legibility import CharInk, chars_legibility, texture_sigma
 from .marking import (MAX_STRENGTHEN, POLARITIES, RELIEF_KINDS, apply_marking, resolve_colour, sample_marking,
                       strengthen)
-from .recipe import Recipe
+from .recipe import Recipe, RecipeError
 from .schema import choose, choose_key, integer, sample_rng, uniform
 from .textgen import GeneratedLine, choose_block, fill_block
 
@@ -36,7 +36,12 @@ MIN_HEIGHT_PX = 6.0
 MAX_GAIN = 4.0  # at most this much boost for glyphs whose strokes are thinner than a pixel
 INK_GAIN = 1.6
 EFFECT_DRAWS = 3  # effect draws per page when one leaves a character under effects.min_legibility
+PLACEMENT_REDRAWS = 20  # blocks drawn again when none fits a page (rare: a large block under a strong tilt)
 LEGIBILITY_STEPS = 3  # tries to strengthen a faint mark; what is still under the floor keeps its measured value
+
+
+class PlacementError(RecipeError):
+    """A page on which no text block could be placed: the recipe's text is too large for its page."""
 
 
 @dataclass
@@ -300,7 +305,10 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
     marked_blocks: list[MarkedBlock] = []
     typo, lay = recipe.typography, recipe.layout
     n_blocks = integer(rng, lay.blocks)
-    for _block in range(n_blocks):
+    empty_page = lay.empty_pages > 0 and rng.random() < lay.empty_pages  # no draw unless the recipe asks
+    blocks_left, redraws = (0 if empty_page else n_blocks), 0
+    while blocks_left > 0:
+        blocks_left -= 1
         template = choose_block(recipe.text, rng)
         choices = recipe.font_choices(template)
         pick = choose(rng, range(len(choices)), [c[1] for c in choices])
@@ -328,8 +336,9 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             lq = geo.apply(local, geo.rect_quad(ex0, ey0, ex1, ey1))
             lx0, ly0, lx1, ly1 = _aabb(lq)
             room = min((rbox[2] - rbox[0]) / (lx1 - lx0), (rbox[3] - rbox[1]) / (ly1 - ly0))
-            if room < 1.0 and height > MIN_HEIGHT_PX:
-                height = max(height * room * 0.9, MIN_HEIGHT_PX)
+            smallest = max(typo.height_px[0], MIN_HEIGHT_PX)  # never below the recipe's range
+            if room < 1.0 and height > smallest:
+                height = max(height * room * 0.9, smallest)
                 continue
             for _attempt in range(lay.attempts):
                 px = uniform(rng, (rbox[0] - lx0, max(rbox[2] - lx1, rbox[0] - lx0)))
@@ -349,6 +358,15 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
                 break
             height = max(height * 0.8, crowded_floor)  # crowded page: smaller text, not below the recipe's minimum
         if placement is None:
+            if blocks_left == 0 and not placed_boxes:  # the page would be empty: draw another block instead
+                if redraws == PLACEMENT_REDRAWS:
+                    raise PlacementError(f"{recipe.source}: sample {index} (seed {seed}): no text block could be "
+                                         f"placed in {redraws + 1} draws; the text is too large for the page at "
+                                         f"typography.height_px min {typo.height_px[0]:g} px under this camera "
+                                         f"tilt: lower height_px, layout.perspective or layout.margin_px, or "
+                                         f"shorten the text")
+                redraws += 1
+                blocks_left += 1
             continue
         H, box, (px, py) = placement
         placed_boxes.append(box)
@@ -409,6 +427,10 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             block["below_floor"] = below  # what no effects draw could fix: the label's characters to distrust
     records = {"background": bg_record, "camera_tilt": tilt, "blocks": block_records, "effects": effects_record,
                "effect_draws": draws}
+    if lay.empty_pages > 0:
+        records["empty_page"] = empty_page
+    if redraws:
+        records["placement_redraws"] = redraws
     return Sample(image=np.ascontiguousarray(image), mask=mask, lines=lines_out, seed=int(seed), index=int(index),
                   records=records, char_masks=char_masks if keep_char_masks else None)
 

@@ -21,14 +21,32 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
-def _as_pair(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value  # let the type check reject it
-    if isinstance(value, (int, float)):
-        return (value, value)
-    if isinstance(value, list):
-        return tuple(value)
-    return value
+def _pair_parser(lo: float | None, hi: float | None, whole: bool):
+    """Accept one number or a [min, max] list; anything else is refused saying which form is allowed."""
+    kind = "whole numbers" if whole else "numbers"
+
+    def is_number(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        return not whole or isinstance(v, int) or (np.isfinite(v) and float(v).is_integer())
+
+    def parse(value: Any) -> Any:
+        if is_number(value):
+            return (value, value)
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_number(v) for v in value):
+            return tuple(value)
+        raise ValueError(f"must be a pair [min, max] of {kind} {_describe(lo, hi)}, or one number for both "
+                         f"(e.g. {_example(lo, hi, whole)}); got {repr(value)[:60]}")
+
+    return parse
+
+
+def _example(lo: float | None, hi: float | None, whole: bool) -> str:
+    a = lo if lo is not None else 0
+    b = hi if hi is not None else a + 10
+    if whole:
+        return f"[{int(a)}, {int(b)}]"
+    return f"[{a:g}, {b:g}]"
 
 
 def _describe(lo: float | None, hi: float | None) -> str:
@@ -58,12 +76,14 @@ def _range_checker(lo: float | None, hi: float | None):
 
 def FloatRange(lo: float | None = None, hi: float | None = None):
     """A `[min, max]` pair of floats (a single number means min == max)."""
-    return Annotated[tuple[float, float], BeforeValidator(_as_pair), AfterValidator(_range_checker(lo, hi))]
+    return Annotated[tuple[float, float], BeforeValidator(_pair_parser(lo, hi, False)),
+                     AfterValidator(_range_checker(lo, hi))]
 
 
 def IntRange(lo: int | None = None, hi: int | None = None):
     """A `[min, max]` pair of integers, both ends inclusive (a single number means min == max)."""
-    return Annotated[tuple[int, int], BeforeValidator(_as_pair), AfterValidator(_range_checker(lo, hi))]
+    return Annotated[tuple[int, int], BeforeValidator(_pair_parser(lo, hi, True)),
+                     AfterValidator(_range_checker(lo, hi))]
 
 
 def uniform(rng: np.random.Generator, pair: tuple[float, float]) -> float:

@@ -454,7 +454,52 @@ class TextConfig(StrictModel):
                 for name in parsed.field_names:
                     if name not in self.fields:
                         raise ValueError(f"{where}: template {line!r}: unknown field {{{name}}}; allowed: {allowed}")
+                blank = _blank_parts(parsed, self.fields)
+                if blank is not None:
+                    raise ValueError(f"{where}: template {line!r} can print an empty line ({blank}); every line must "
+                                     f"print at least one visible character (space lines apart with "
+                                     f"typography.line_spacing; for pages without text use layout.empty_pages)")
         return self
+
+
+def _field_can_be_blank(spec: FieldSpec) -> str | None:
+    """Why field `spec` can print nothing visible, or None if it always prints a visible character."""
+    if spec.check_digit is not None or spec.counter is not None or spec.wordlist is not None:
+        return None  # a digit, a number, a word (stripped, never empty)
+    if spec.pattern is not None:
+        return _blank_parts(_parse_template(spec.pattern), {})
+    if spec.date is not None:
+        tokens, _ = _parse_date_format(spec.date.format)
+        if any(is_directive or text.strip() for is_directive, text in tokens):
+            return None
+        return f"date format {spec.date.format!r} prints only spaces"
+    blank = [c for c in spec.choices if not c.strip()]
+    return f"choice {blank[0]!r}" if blank else None
+
+
+def _blank_parts(parsed: _Template, fields: dict[str, FieldSpec]) -> str | None:
+    """Why a template can print an empty or all-whitespace line, or None if it always prints a visible character.
+
+    A line is blank when every part of it can be blank at once: whitespace literals, classes that may repeat
+    zero times or list a whitespace character, fields that can print nothing visible.
+    """
+    reasons = []
+    for token in parsed.tokens:
+        if token[0] == _LITERAL:
+            if token[1].strip():
+                return None
+            reasons.append("only spaces")
+        elif token[0] == _CLASS:
+            _, chars, lo, _hi = token
+            if lo > 0 and not any(c.isspace() for c in chars):
+                return None
+            reasons.append("a class repeated 0 times" if lo == 0 else f"a class that can draw {' '!r}")
+        else:
+            why = _field_can_be_blank(fields[token[1]])
+            if why is None:
+                return None
+            reasons.append(f"field {{{token[1]}}}: {why}")
+    return "; ".join(dict.fromkeys(reasons)) or "it prints no character"
 
 
 # ------------------------------------------------------------------- sampling

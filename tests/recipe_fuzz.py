@@ -134,6 +134,92 @@ def mutated_recipe(draw) -> tuple[str, str]:
     return " ".join(notes), yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
+# Values that pass the schema's types but fail when used: each must be refused (exit 2, one message naming the
+# file and the field or block, no traceback), never rendered into an empty or wrong page. Files they name are
+# written by `write_fixtures` next to the recipe.
+SMALL_TEXT = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [14, 30]}}
+FAILS_IN_USE = [
+    ("impossible date", {"text": {"fields": {"dd": {"date": {"start": "2025-02-30"}}}, "blocks": [{"lines": ["{dd}"]}]}},
+     "text.fields.dd.date.start"),
+    ("not a leap year", {"text": {"fields": {"dd": {"date": {"end": "2023-02-29"}}}, "blocks": [{"lines": ["{dd}"]}]}},
+     "text.fields.dd.date.end"),
+    ("date as a number", {"text": {"fields": {"dd": {"date": {"start": 20250101}}}, "blocks": [{"lines": ["{dd}"]}]}},
+     "text.fields.dd.date.start"),
+    ("date format with no date", {"text": {"fields": {"dd": {"date": {"format": "  "}}},
+                                           "blocks": [{"lines": ["{dd}"]}]}}, "blocks[0].lines[0]"),
+    ("unknown date directive", {"text": {"fields": {"dd": {"date": {"format": "%Y-%q"}}},
+                                         "blocks": [{"lines": ["{dd}"]}]}}, "text.fields.dd.date.format"),
+    ("empty line", {"text": {"blocks": [{"lines": ["{9:4}", ""]}]}}, "blocks[0].lines[1]"),
+    ("blank line", {"text": {"blocks": [{"lines": ["   "]}]}}, "blocks[0].lines[0]"),
+    ("class repeated 0 times", {"text": {"blocks": [{"lines": ["{9:0-3}"]}]}}, "blocks[0].lines[0]"),
+    ("class of spaces", {"text": {"blocks": [{"lines": ["{[ ]:3}"]}]}}, "blocks[0].lines[0]"),
+    ("blank choice", {"text": {"fields": {"cc": {"choices": ["AB", " "]}}, "blocks": [{"lines": ["{cc}"]}]}},
+     "blocks[0].lines[0]"),
+    ("pattern of spaces", {"text": {"fields": {"pp": {"pattern": "{[ X]:2}"}}, "blocks": [{"lines": [" {pp} "]}]}},
+     "blocks[0].lines[0]"),
+    ("empty word list", {"text": {"fields": {"ww": {"wordlist": {"file": "empty.txt"}}},
+                                  "blocks": [{"lines": ["{ww}"]}]}}, "text.fields.ww.wordlist"),
+    ("word list of comments", {"text": {"fields": {"ww": {"wordlist": {"file": "comments.txt"}}},
+                                        "blocks": [{"lines": ["{ww}"]}]}}, "text.fields.ww.wordlist"),
+    ("word list not UTF-8", {"text": {"fields": {"ww": {"wordlist": {"file": "latin1.txt"}}},
+                                      "blocks": [{"lines": ["{ww}"]}]}}, "text.fields.ww.wordlist"),
+    ("word list is a folder", {"text": {"fields": {"ww": {"wordlist": {"file": "."}}},
+                                        "blocks": [{"lines": ["{ww}"]}]}}, "text.fields.ww.wordlist"),
+    ("font file that is not a font", {"fonts": [{"file": "notafont.ttf"}]}, "fonts[0]"),
+    ("seven-segment font asked for letters", {"fonts": [{"file": "seg.ttf"}],
+                                              "text": {"blocks": [{"lines": ["MAX {9:3}"]}]}}, "fonts[0]"),
+    ("seven-segment copy asked for small letters", {"fonts": [{"file": "seg-renamed.ttf"}],
+                                                    "text": {"blocks": [{"lines": ["{a:3}"]}]}}, "fonts[0]"),
+    ("axes on a font without them", {"fonts": [{"font": "ocr-a", "axes": {"wght": 700}}]}, "fonts[0].axes"),
+    ("axis out of range", {"fonts": [{"font": "doto-round", "axes": {"wght": 5000}}]}, "fonts[0].axes"),
+    ("text too tall", {"typography": {"height_px": [300, 400]}, "text": {"blocks": [{"lines": ["{9:4}"]}]}},
+     "text.blocks[0]"),
+    ("text too long", {"text": {"blocks": [{"lines": ["{X:60}"]}]}}, "text.blocks[0]"),
+    ("too many lines", {"text": {"blocks": [{"lines": ["{9:2}"] * 12}]}}, "text.blocks[0]"),
+    ("region too small", {"layout": {"regions": {"corner": {"x": [0.9, 0.95], "y": [0.9, 0.95]}}}},
+     "layout.regions.corner"),
+    ("margin eats the page", {"layout": {"margin_px": 150}}, "text.blocks[0]"),
+    ("range of the wrong form", {"typography": {"height_px": "big"}}, "typography.height_px"),
+    ("range of three", {"layout": {"rotation": [1, 2, 3]}}, "layout.rotation"),
+    ("fractional stroke", {"typography": {"stroke_px": [0.5, 1]}}, "typography.stroke_px"),
+    ("section of the wrong form", {"layout": [1, 2]}, "layout"),
+    ("empty pages above 1", {"layout": {"empty_pages": 1.5}}, "layout.empty_pages"),
+]
+
+
+def failing_in_use(description: str) -> tuple[str, str]:
+    """(YAML text, what the message must name) of one FAILS_IN_USE case, on top of the small page."""
+    for name, change, names in FAILS_IN_USE:
+        if name == description:
+            doc = copy.deepcopy(SMALL_TEXT)
+            for key, value in change.items():
+                doc[key] = {**doc[key], **value} if isinstance(value, dict) and isinstance(doc.get(key), dict) \
+                    else value
+            return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False).replace(
+                "'2025-02-30'", "2025-02-30").replace("'2023-02-29'", "2023-02-29"), names
+    raise KeyError(description)
+
+
+def write_fixtures(folder: Path) -> None:
+    """The files FAILS_IN_USE cases name, next to the recipe."""
+    (folder / "empty.txt").write_text("")
+    (folder / "comments.txt").write_text("# only a comment\n\n   \n")
+    (folder / "latin1.txt").write_bytes("CAF\u00c9\n".encode("latin-1"))
+    (folder / "notafont.ttf").write_bytes(b"\0\1\0\0 not really a font" * 10)
+    seg = REPO / "fonts" / "dseg" / "DSEG7Classic-Regular.ttf"
+    (folder / "seg.ttf").write_bytes(seg.read_bytes())
+    if not (folder / "seg-renamed.ttf").exists():  # the same glyphs in a file that is not a bundled one
+        from fontTools.ttLib import TTFont
+
+        font = TTFont(seg)
+        font["name"].setName("Not DSEG", 1, 3, 1, 0x409)
+        font.save(folder / "seg-renamed.ttf")
+
+
+fails_in_use = st.sampled_from([name for name, _change, _names in FAILS_IN_USE]).map(
+    lambda name: (f"fails in use: {name}", failing_in_use(name)[0]))
+
+
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + k)}: &{chr(98 + k)} [*{chr(97 + k)}, *{chr(97 + k)}, *{chr(97 + k)}, *{chr(97 + k)}, "
     f"*{chr(97 + k)}, *{chr(97 + k)}, *{chr(97 + k)}, *{chr(97 + k)}, *{chr(97 + k)}]\n" for k in range(8)
@@ -154,7 +240,7 @@ not_a_recipe = st.one_of(
     ]),
     st.builds(lambda t: ("random text", t), st.text(max_size=60)),
 )
-recipe_case = st.one_of(mutated_recipe(), mutated_recipe(), mutated_recipe(), not_a_recipe)
+recipe_case = st.one_of(mutated_recipe(), mutated_recipe(), mutated_recipe(), not_a_recipe, fails_in_use)
 
 
 # ----------------------------------------------------------------------------- running one case
@@ -191,6 +277,7 @@ def outcome(text: str | bytes, folder: Path, render: bool = True, limit_s: float
     from synthtext_industrial.exactness import check_sample
 
     path = folder / "fuzz.yaml"
+    write_fixtures(folder)
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     try:
         with time_limit(limit_s):

@@ -95,7 +95,7 @@ def test_scheduler_without_dask_engine_is_a_usage_error(write_recipe, tmp_path):
 
 def test_inspect_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     result = CliRunner().invoke(main, ["inspect", str(tmp_path)])
-    assert result.exit_code == 1 and "no manifest.json" in result.output
+    assert result.exit_code == 2 and "is not a dataset: it has no manifest.json" in result.output
 
 
 def test_inspect_reads_a_read_only_dataset(write_recipe, tmp_path, monkeypatch):

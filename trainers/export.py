@@ -278,7 +278,11 @@ def run_kind(run: str | Path) -> ModelKind:
     config_path = run / "config.json"
     if not config_path.exists():
         raise ValueError(f"{run} is not a training run: it has no config.json")
-    kind = json.loads(config_path.read_text()).get("model", "recognizer")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{config_path} is unreadable ({exc}): not a training run written by `train`") from None
+    kind = config.get("model", "recognizer") if isinstance(config, dict) else None
     if kind not in KINDS:
         raise ValueError(f"{run} holds a {kind!r} model; export knows {', '.join(KINDS)}")
     if not (run / "best.weights.h5").exists() and not (run / "checkpoints").exists():

@@ -92,7 +92,13 @@ def run_kind(run: str | Path) -> str:
     path = Path(run) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{run} has no config.json: not a training run")
-    return json.loads(path.read_text()).get("model", "recognizer")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileNotFoundError(f"{path} is unreadable ({exc}): not a training run written by `train`") from None
+    if not isinstance(config, dict) or config.get("model", "recognizer") not in ("recognizer", "spotter"):
+        raise FileNotFoundError(f"{path} does not describe a recognizer or spotter run written by `train`")
+    return config.get("model", "recognizer")
 
 
 # ----------------------------------------------------------------------------- model
