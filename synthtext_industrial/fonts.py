@@ -213,12 +213,20 @@ def check_lookalikes(groups: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 def load_font(face: FontFace, em_px: int) -> ImageFont.FreeTypeFont:
     font = ImageFont.truetype(face.path, size=em_px, layout_engine=ImageFont.Layout.BASIC)
     if face.axes:
-        axes = font.get_variation_axes()
+        # Recipes and the catalogue give axis tags (wght, ROND); Pillow lists the axes, in the font's fvar
+        # order, by their display names (Weight, Roundness), so tags are matched by position.
         wanted = dict(face.axes)
-        values = [wanted.get(ax["name"] if isinstance(ax["name"], str) else ax["name"].decode(), ax["default"])
-                  for ax in axes]
+        values = [wanted.get(tag, axis["default"]) for tag, axis in zip(_axis_tags(face.path),
+                                                                         font.get_variation_axes())]
         font.set_variation_by_axes(values)
     return font
+
+
+@lru_cache(maxsize=64)
+def _axis_tags(path: str) -> tuple[str, ...]:
+    """The font's variation axis tags in fvar order (the order Pillow lists and sets them in)."""
+    with TTFont(path, lazy=True) as font:
+        return tuple(axis.axisTag for axis in font["fvar"].axes) if "fvar" in font else ()
 
 
 @lru_cache(maxsize=256)

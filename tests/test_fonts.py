@@ -80,3 +80,26 @@ def test_dot_dropout_never_erases_a_character():
     for _ in range(50):
         glyph = dot_glyph(".", 20, sample_dot_style(source, rng), rng)
         assert glyph.bitmap.size and glyph.bitmap.max() > 0
+
+
+def test_axis_tags_set_the_axes_they_name():
+    """Recipes give axis tags (ROND, wght); Pillow names axes otherwise (Roundness, Weight). Each tag must reach
+    its own axis: round and square Doto differ, and so do two weights."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from synthtext_industrial.assets import bundled_dir
+    from synthtext_industrial.fonts import FontFace, load_font
+
+    path = str(next(bundled_dir("fonts").glob("doto/*.ttf")))
+
+    def drawn(**axes):
+        font = load_font(FontFace("doto", path, tuple(sorted(axes.items())), "", ()), 40)
+        image = Image.new("L", (160, 50))
+        ImageDraw.Draw(image).text((0, 0), "8B0", font=font, fill=255)
+        return np.asarray(image, dtype=np.int32)
+
+    square, round_ = drawn(ROND=0.0, wght=900.0), drawn(ROND=100.0, wght=900.0)
+    light = drawn(ROND=100.0, wght=400.0)
+    assert np.abs(square - round_).sum() > 0.05 * square.sum()
+    assert light.sum() < 0.8 * round_.sum()  # lighter weight, less ink
