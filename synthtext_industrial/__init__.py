@@ -10,6 +10,6 @@ from .groundtruth import GT_SCHEMA, Char, Field, Line, Sample
 from .recipe import Recipe, RecipeError, load_recipe, recipe_from_dict
 from .render import encode_image, render_sample
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = ["GT_SCHEMA", "Char", "Field", "Line", "Recipe", "RecipeError", "Sample", "encode_image",
            "line_crop", "line_crops", "load_recipe", "recipe_from_dict", "render_sample", "__version__"]
