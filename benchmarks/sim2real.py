@@ -1,0 +1,205 @@
+"""Sim-to-real benchmark: train the recognizer on a recipe's images only, then read a real labelled folder.
+
+Run:  .venv/bin/python benchmarks/sim2real.py --recipe seven-segment --real /work/realsets/fuelpump-7seg
+          [--pages 4000] [--minutes 20] [--seeds 0 1 2] [--work /tmp/sim2real-<set>]
+
+Steps: generate `--pages` pages of the recipe with line crops (data seed 0) for training and `--val-pages`
+(data seed 1) for validation and early stopping; train the `small` recognizer within `--minutes` per training
+seed (as benchmarks/train_small.py does); read the synthetic validation lines and the real folder's images
+(labels.tsv, as `synthtext-industrial evaluate --images` reads it); print one table: synthetic string accuracy,
+real string and character accuracy, the gap, then the commonest character confusions on the real set (from an
+edit-distance alignment) and repeated whole-string errors. Writes WORK/<run>/real-predictions.csv and
+WORK/<run>/real-failures.png (the worst real crops with truth and reading), and WORK/report.json.
+
+Scoring: the real folder's set.json (written by benchmarks/realsets/build.py) gives the rule (e.g. plates: only
+Latin capitals and digits; IIIT5K: case-insensitive); --only / --ignore-case / --cut-at override it.
+The real labels are only ever used to score; nothing here trains on them.
+Defaults fit under 40 minutes per domain on a 2-core machine (about 2 min generating, --minutes training,
+1 min reading).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "realsets"))
+from common import Rule, caption_tile, char_accuracy, grid, load_set, rule_from, score  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", required=True, help="bundled recipe name or YAML path")
+    parser.add_argument("--real", required=True, type=Path, help="folder with labels.tsv (and set.json)")
+    parser.add_argument("--pages", type=int, default=4000, help="training pages")
+    parser.add_argument("--val-pages", type=int, default=300, help="synthetic validation pages")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training time budget per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (weights, shuffling)")
+    parser.add_argument("--backbone", default="small")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1.5e-3)
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder [default: /tmp/sim2real-<set>]")
+    parser.add_argument("--only", default=None, help="score only these characters (overrides set.json)")
+    parser.add_argument("--ignore-case", action="store_true", default=None, help="score case-insensitively")
+    parser.add_argument("--cut-at", default=None, help="cut predictions at the first of these characters")
+    parser.add_argument("--worst", type=int, default=36, help="real crops on the failure sheet")
+    parser.add_argument("--retrain", action="store_true", help="train again even if a seed's run has finished")
+    return parser.parse_args()
+
+
+def scoring_rule(args: argparse.Namespace, meta: dict) -> Rule:
+    rule = dict(meta.get("scoring", {}))
+    for key, value in (("only", args.only), ("ignore_case", args.ignore_case), ("cut_at", args.cut_at)):
+        if value is not None:
+            rule[key] = value
+    return rule_from(rule)
+
+
+def make_data(recipe, work: Path, pages: int, val_pages: int) -> None:
+    from synthtext_industrial.generate import generate
+
+    for name, count, seed in (("train", pages, 0), ("val", val_pages, 1)):
+        t0 = time.perf_counter()
+        summary = generate(recipe, work / name, count, seed=seed, shard_size=500)  # resumes if already there
+        print(f"{name}: {summary.images} pages, {summary.crops} line crops (data seed {seed}), "
+              f"{time.perf_counter() - t0:.0f} s")
+
+
+def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
+    from trainers.fit_recognizer import TrainSettings, train_recognizer
+    from trainers.recognizer import RecognizerConfig
+
+    if (run / "sim2real-done.json").exists() and not args.retrain:
+        print(f"seed {seed}: reusing the finished run {run}")
+        return json.loads((run / "sim2real-done.json").read_text())
+    shutil.rmtree(run, ignore_errors=True)
+    t0 = time.perf_counter()
+    settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=200, patience=1000,
+                             max_seconds=args.minutes * 60 - 60, learning_rate=args.learning_rate,
+                             schedule="cosine", seed=seed)
+    metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone), settings,
+                               val=work / "val")
+    done = {"train_minutes": (time.perf_counter() - t0) / 60,
+            "lines_seen": metrics["history"][-1]["step"] * args.batch_size,
+            "best_epoch": metrics["best"]["epoch"] + 1}
+    (run / "sim2real-done.json").write_text(json.dumps(done) + "\n")
+    return done
+
+
+def read(run: Path, items: list) -> list:
+    from trainers.evaluate import predict_all
+    from trainers.fit_recognizer import load_recognizer
+
+    model, config = load_recognizer(run)
+    return predict_all(model, config, items)
+
+
+def write_predictions(path: Path, predictions: list, rule: Rule) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["source", "truth", "prediction", "scored_truth", "scored_prediction", "correct",
+                         "char_accuracy", "confidence"])
+        for p in predictions:
+            t, q = rule.pair(p.truth, p.text)
+            writer.writerow([p.source, p.truth, p.text, t, q, int(t == q), f"{char_accuracy(t, q):.4f}",
+                             f"{p.confidence:.4f}"])
+
+
+def failure_sheet(path: Path, predictions: list, rule: Rule, worst: int) -> None:
+    """The worst-read real crops (lowest character accuracy, then lowest confidence) with truth and reading."""
+    scored = []
+    for k, p in enumerate(predictions):
+        t, q = rule.pair(p.truth, p.text)
+        if t != q:
+            scored.append((char_accuracy(t, q), p.confidence, k, p))
+    scored.sort(key=lambda s: s[:3])
+    tiles = [caption_tile(p.image, [f"truth {p.truth}", f"read  {p.text}  ({acc:.2f})"])
+             for acc, _, _, p in scored[:worst]]
+    if tiles:
+        cv2.imwrite(str(path), grid(tiles, columns=6))
+
+
+def spread(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.4f}"
+    return (f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} "
+            f"(min {min(values):.4f}, max {max(values):.4f})")
+
+
+def main() -> None:
+    args = parse_args()
+    from synthtext_industrial import load_recipe
+    from trainers.evaluate import dataset_lines, labelled_images
+
+    rows, meta = load_set(args.real)
+    rule = scoring_rule(args, meta)
+    set_name = meta.get("name", args.real.name)
+    work = args.work or Path(f"/tmp/sim2real-{set_name}")
+    if work.exists() and any(work.iterdir()) and not (work / "train").exists():
+        raise SystemExit(f"{work} exists and does not look like this benchmark's scratch folder; choose --work")
+    work.mkdir(parents=True, exist_ok=True)
+    recipe = load_recipe(args.recipe)
+    print(f"recipe {recipe.source}; real set {args.real} ({len(rows)} images; scoring: {rule.describe()}); "
+          f"{os.cpu_count()} CPU cores")
+    make_data(recipe, work, args.pages, args.val_pages)
+    synthetic = list(dataset_lines(work / "val"))
+    real = list(labelled_images(args.real / "labels.tsv"))
+
+    results = []
+    for seed in args.seeds:
+        run = work / f"run-seed{seed}"
+        done = train(work, run, args, seed)
+        t0 = time.perf_counter()
+        syn = read(run, synthetic)
+        syn_score = score([p.truth for p in syn], [p.text for p in syn], Rule())
+        got = read(run, real)
+        real_score = score([p.truth for p in got], [p.text for p in got], rule)
+        write_predictions(run / "real-predictions.csv", got, rule)
+        failure_sheet(run / "real-failures.png", got, rule, args.worst)
+        print(f"seed {seed}: trained {done['train_minutes']:.1f} min ({done['lines_seen']} lines seen, best epoch "
+              f"{done['best_epoch']}); read {len(syn) + len(got)} lines in {time.perf_counter() - t0:.0f} s")
+        results.append({"seed": seed, **done, "synthetic": syn_score.__dict__, "real": real_score.__dict__})
+
+    print_table(results, recipe.source, args, set_name, len(synthetic), len(real), rule, work)
+    (work / "report.json").write_text(json.dumps({
+        "recipe": str(recipe.source), "real": str(args.real), "scoring": rule.__dict__, "pages": args.pages,
+        "minutes": args.minutes, "backbone": args.backbone, "results": results}, indent=1, ensure_ascii=False) + "\n")
+
+
+def print_table(results: list[dict], recipe, args, set_name: str, n_syn: int, n_real: int, rule: Rule,
+                work: Path) -> None:
+    print()
+    print(f"sim-to-real: recipe {Path(str(recipe)).name}, {args.pages} pages, {args.minutes:g} min/seed, "
+          f"{args.backbone} -> {set_name} ({n_real} real images; scoring {rule.describe()}); "
+          f"synthetic validation: {n_syn} lines")
+    print(f"{'seed':>4} {'lines seen':>10} {'synthetic str':>13} {'real str':>9} {'real char':>9} {'gap (str)':>9}")
+    for r in results:
+        syn, real = r["synthetic"]["string_accuracy"], r["real"]["string_accuracy"]
+        print(f"{r['seed']:>4} {r['lines_seen']:>10} {syn:>13.4f} {real:>9.4f} "
+              f"{r['real']['char_accuracy']:>9.4f} {syn - real:>9.4f}")
+    if len(results) > 1:
+        for label, key, field in (("synthetic string", "synthetic", "string_accuracy"),
+                                  ("real string", "real", "string_accuracy"),
+                                  ("real character", "real", "char_accuracy")):
+            print(f"  {label:16} {spread([r[key][field] for r in results])}")
+    last = results[-1]["real"]
+    print(f"commonest confusions on the real set (seed {results[-1]['seed']}; truth>read, ∅ = nothing):")
+    print("  " + ", ".join(f"{c} x{n}" for c, n in last["confusions"]) or "  none")
+    if last["string_errors"]:
+        print("repeated whole-string errors (scored truth -> scored reading):")
+        print("  " + "; ".join(f"{s} x{n}" for s, n in last["string_errors"]))
+    print(f"failure sheet: {work}/run-seed{results[-1]['seed']}/real-failures.png; report: {work}/report.json")
+
+
+if __name__ == "__main__":
+    main()
