@@ -84,7 +84,8 @@ def _line_ink(sample, line) -> np.ndarray:
 
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_crop_of_rendered_sample_holds_its_line_ink(index):
-    recipe = sti.recipe_from_dict({"canvas": {"width": 320, "height": 240}})
+    recipe = sti.recipe_from_dict({"canvas": {"width": 320, "height": 240},
+                                   "typography": {"height_px": [14, 19]}})  # the default text fits at 19 px
     sample = sti.render_sample(recipe, seed=3, index=index)
     crops = line_crops(sample)
     assert [text for _, text in crops] == [line.text for line in sample.lines]

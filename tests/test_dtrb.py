@@ -69,7 +69,7 @@ def dtrb_opt(character: str, batch_max_length: int = 25, sensitive: bool = False
                            data_filtering_off=data_filtering_off, rgb=False)
 
 
-SPACED = {"canvas": {"width": 480, "height": 240}, "typography": {"height_px": [14, 22]},
+SPACED = {"canvas": {"width": 640, "height": 240}, "typography": {"height_px": [10, 16]},
           "text": {"blocks": [{"lines": ["LOT {9:4}-{A:2}", "EXP 12/{9:2}.{9:1}"]},
                               {"lines": ["{X:3} {9:2}:{9:2} {A:16}"]}]}}
 
