@@ -9,12 +9,74 @@ comes out upright too.
 """
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import cv2
 import numpy as np
+from pydantic import Field
 
 from . import geometry
+from .schema import FloatRange, StrictModel, uniform
 
 MIN_HEIGHT = 8
+CROP_STREAM = 0x63726F70  # "crop": crops draw from their own stream, so framing never changes a page
+
+
+class CropConfig(StrictModel):
+    """How line crops are framed, the way a real cropper (a person, a detector) frames a line.
+
+    The defaults cut every line tight with 0.15 line heights of context per side. Real crops are often loose
+    or off-centre, with the display bezel, neighbouring marks or a label edge in frame, and taken at a low
+    resolution: widen the margins (each side is drawn apart, so loose also means off-centre) and set
+    `text_height_px` to capture them at the real pixel size. A margin is never negative: the labelled text is
+    never cut.
+    """
+
+    margin_x: FloatRange(0.0, 20.0) = Field(
+        (0.15, 0.15), description="Context left and right of the line, in line heights (each side drawn apart).")
+    margin_y: FloatRange(0.0, 5.0) = Field(
+        (0.15, 0.15), description="Context above and below the line, in line heights (each side drawn apart).")
+    text_height_px: Optional[FloatRange(4.0, 200.0)] = Field(
+        None, description="Capture the crop as if the text were this many pixels tall (then scale it back up), so "
+                          "low-resolution blur and aliasing are real; null = the rendered resolution.")
+
+
+def crop_rng(seed: int, index: int) -> np.random.Generator:
+    """The framing generator of sample `index`: its own stream of (seed, index)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index), CROP_STREAM]))
+
+
+def sample_framing(cfg: CropConfig, rng: np.random.Generator) -> dict:
+    """One line's framing: margins (left, top, right, bottom, in line heights) and capture text height."""
+    margins = [uniform(rng, cfg.margin_x), uniform(rng, cfg.margin_y), uniform(rng, cfg.margin_x),
+               uniform(rng, cfg.margin_y)]
+    return {"margins": margins,
+            "text_height_px": uniform(rng, cfg.text_height_px) if cfg.text_height_px is not None else None}
+
+
+def framed_crops(sample, cfg: CropConfig) -> list[tuple[np.ndarray, str]]:
+    """(crop, text) for every line of a Sample, framed as `cfg` says, from the sample's own crop stream."""
+    rng = crop_rng(sample.seed, sample.index)
+    out = []
+    for line in sample.lines:
+        framing = sample_framing(cfg, rng)
+        crop = line_crop(sample.image, line.quad, framing["margins"])
+        if framing["text_height_px"] is not None:
+            crop = capture_at(crop, _side_lengths(np.asarray(line.quad, np.float64))[1], framing["text_height_px"])
+        out.append((crop, line.text))
+    return out
+
+
+def capture_at(crop: np.ndarray, text_height: float, target: float) -> np.ndarray:
+    """The crop as a camera would see it with the text `target` px tall: averaged down, then scaled back up
+    (bilinear) to its size. A crop whose text is already that small is returned as it is."""
+    factor = target / max(text_height, 1e-6)
+    if factor >= 1.0:
+        return crop
+    rows, cols = crop.shape
+    small = cv2.resize(crop, (max(1, round(cols * factor)), max(1, round(rows * factor))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (cols, rows), interpolation=cv2.INTER_LINEAR)
 
 
 def _side_lengths(quad: np.ndarray) -> tuple[float, float]:
@@ -30,8 +92,10 @@ def _warp(image: np.ndarray, image_to_crop: np.ndarray, width: int, height: int)
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def line_crop(image: np.ndarray, quad: np.ndarray, margin: float = 0.15, height: int | None = None) -> np.ndarray:
-    """The line inside `quad`, rectified to an upright HxW uint8 crop with `margin` x line height of context per side.
+def line_crop(image: np.ndarray, quad: np.ndarray, margin: float | Sequence[float] = 0.15,
+              height: int | None = None) -> np.ndarray:
+    """The line inside `quad`, rectified to an upright HxW uint8 crop with `margin` x line height of context per side
+    (one number, or four: left, top, right, bottom).
 
     Without `height` the crop keeps the source resolution: its height is the quad's mean left/right side plus
     the two margins (at least 8 px). With `height` the whole crop is that tall and its width keeps the aspect
@@ -39,8 +103,9 @@ def line_crop(image: np.ndarray, quad: np.ndarray, margin: float = 0.15, height:
     """
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"image must be a 2-D uint8 array, got {image.dtype} with shape {image.shape}")
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
+    margins = [float(margin)] * 4 if np.isscalar(margin) else [float(m) for m in margin]
+    if len(margins) != 4 or min(margins) < 0:
+        raise ValueError(f"margin must be one number >= 0 or four (left, top, right, bottom), got {margin}")
     if height is not None and height < 1:
         raise ValueError(f"height must be >= 1 px, got {height}")
     quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
@@ -51,9 +116,9 @@ def line_crop(image: np.ndarray, quad: np.ndarray, margin: float = 0.15, height:
     # The text's own frame: the text rectangle is [0, text_width] x [0, text_height].
     text_rect = geometry.rect_quad(0, 0, text_width, text_height).astype(np.float32)
     text_to_image = cv2.getPerspectiveTransform(text_rect, quad.astype(np.float32)).astype(np.float64)
-    pad = margin * text_height
-    full_width, full_height = text_width + 2 * pad, text_height + 2 * pad
-    image_to_padded = geometry.translate(pad, pad) @ np.linalg.inv(text_to_image)
+    left, top, right, bottom = (m * text_height for m in margins)
+    full_width, full_height = text_width + left + right, text_height + top + bottom
+    image_to_padded = geometry.translate(left, top) @ np.linalg.inv(text_to_image)
 
     native_height = max(MIN_HEIGHT, round(full_height))
     out_height = native_height if height is None else int(height)

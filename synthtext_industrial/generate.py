@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Iterator
 import lmdb
 
 from . import __version__
-from .crops import line_crops
+from .crops import framed_crops
 from .recipe import Recipe
 from .render import encode_image, render_sample
 from .shards import FORMATS, KINDS, Crop, Record, ShardSink, remove_shard, shard_bytes, shard_folders, \
@@ -171,7 +171,7 @@ def render_record(recipe: Recipe, seed: int, index: int, with_crops: bool) -> Re
     crops = []
     if with_crops:
         crops = [Crop(encode_image(crop, CROP_FORMAT), text, crop.shape[0], crop.shape[1])
-                 for crop, text in line_crops(sample)]
+                 for crop, text in framed_crops(sample, recipe.crops)]
     return Record(
         index=index,
         seed=seed,

@@ -32,6 +32,9 @@ class TypographyConfig(StrictModel):
         (-0.03, 0.25), description="extra space between characters (tracking), in character heights; may be negative")
     aspect: FloatRange(0.3, 3.0) = Field((0.8, 1.25), description="horizontal stretch of the text (1 = as designed)")
     stroke_px: IntRange(0, 20) = Field((0, 0), description="extra outline width in pixels (bolder strokes)")
+    slant: FloatRange(-30.0, 30.0) = Field(
+        (0.0, 0.0), description="italic lean of the characters in degrees (positive leans right), drawn per block; "
+                                "LCD and LED digits lean about 5-12 degrees. [0, 0] draws nothing")
     line_spacing: FloatRange(1.0, 5.0) = Field(
         (1.35, 1.8), description="baseline-to-baseline distance between lines, in character heights")
 

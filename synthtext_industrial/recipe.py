@@ -20,6 +20,8 @@ from pydantic import BaseModel, Discriminator, Field, PrivateAttr, Tag, Validati
 from . import textgen
 from .assets import bundled_dir, bundled_roots
 from .backgrounds import BackgroundConfig
+from .crops import CropConfig
+from .display import DisplayConfig
 from .dotmatrix import DotMatrixSource
 from .effects import EffectsConfig
 from .fit import fit_problems
@@ -66,6 +68,8 @@ class Recipe(StrictModel):
                                         description="marking styles, drawn by weight per block")
     colour: ColourConfig = Field(default_factory=ColourConfig)
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
+    crops: CropConfig = Field(default_factory=CropConfig)
     effects: EffectsConfig = Field(default_factory=EffectsConfig)
 
     _source: str = PrivateAttr("<memory>")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import copy
+import math
 import threading
 
 import cv2
@@ -19,6 +20,8 @@ import numpy as np
 from . import geometry as geo
 from .backgrounds import sample_background
 from .dotmatrix import DotMatrixSource, dot_glyph, sample_dot_style
+from .display import (GHOST_CHAR, GHOST_CHAR_14, apply_ghost, draw_window, is_segment_font, sample_display,
+                      window_quads)
 from .effects import apply_effects, build_effects, EffectsConfig
 from .fonts import FontFace, Glyph, height_per_em, quantise_aspect, truetype_glyph
 from .groundtruth import Char, Field, Line, Sample
@@ -58,8 +61,10 @@ class TypesetLine:
     glyphs: list[PlacedGlyph]
 
 
-def _typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, stroke, spacing, align, rng):
-    """Lay lines out in the block frame (pixels, y down, first baseline at y = 0), stretched by `aspect`."""
+def _typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, stroke, spacing, align, rng,
+             slant: float = 0.0):
+    """Lay lines out in the block frame (pixels, y down, first baseline at y = 0), stretched by `aspect` and
+    slanted by `slant` degrees (each glyph, so the characters lean and their boxes stay upright)."""
     set_lines, widths = [], []
     for n, line in enumerate(lines):
         baseline = n * spacing * height
@@ -70,6 +75,7 @@ def _typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, s
             else:
                 em = max(4, int(round(height / height_per_em(font))))
                 glyph = truetype_glyph(font, em, ch, stroke, aspect)
+            glyph = _slanted(glyph, slant)
             if ch != " " and glyph.bitmap.size:
                 placed.append(PlacedGlyph(i, glyph, pen + glyph.left, baseline + glyph.top))
             pen += glyph.advance + gap
@@ -81,6 +87,50 @@ def _typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, s
         for g in tl.glyphs:
             g.x += shift
     return set_lines
+
+
+def _slanted(glyph: Glyph, slant: float) -> Glyph:
+    """The glyph leaning `slant` degrees to the right (sheared about its baseline), as italic display digits and
+    oblique printer fonts do; the bitmap is trimmed to its ink again, so its box stays tight."""
+    if not slant or glyph.bitmap.size == 0:
+        return glyph
+    t = math.tan(math.radians(slant))
+    h, w = glyph.bitmap.shape
+    shifts = (-t * glyph.top, -t * (glyph.top + h))  # how far the top and bottom rows move right
+    lo = math.floor(min(shifts)) - 1
+    width = w + int(math.ceil(max(shifts) - min(shifts))) + 3
+    matrix = np.float32([[1, -t, -t * glyph.top - lo], [0, 1, 0]])
+    bitmap = cv2.warpAffine(glyph.bitmap, matrix, (width, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    columns = np.nonzero(bitmap.max(axis=0))[0]
+    if columns.size == 0:
+        return glyph
+    return Glyph(np.ascontiguousarray(bitmap[:, columns[0]:columns[-1] + 1]), glyph.left + lo + columns[0],
+                 glyph.top, glyph.advance)
+
+
+def _ghost_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: float, stroke: int, gap: float,
+                  slant: float, display: dict) -> list[PlacedGlyph]:
+    """Unlit segments of a segment font: an all-segments glyph behind every digit position (its own glyph for
+    a decimal point or colon), plus `ghost_digits` unlit positions left of each line."""
+    if not isinstance(font, FontFace) or not is_segment_font(font.label):
+        return []
+    em = max(4, int(round(height / height_per_em(font))))
+    full = _slanted(truetype_glyph(font, em, GHOST_CHAR_14 if "14" in font.label else GHOST_CHAR, stroke, aspect),
+                    slant)
+    ghosts = []
+    for tl in set_lines:
+        for g in tl.glyphs:
+            if not tl.source.text[g.char_index].isalnum():
+                continue  # a decimal point or colon: only itself, lit
+            pen, baseline = g.x - g.glyph.left, g.y - g.glyph.top
+            ghosts.append(PlacedGlyph(g.char_index, full, pen + full.left, baseline + full.top))
+        if tl.glyphs:
+            first = tl.glyphs[0]
+            pen, baseline = first.x - first.glyph.left, first.y - first.glyph.top
+            for k in range(1, display["ghost_digits"] + 1):
+                x = pen - k * (full.advance + gap)
+                ghosts.append(PlacedGlyph(-k, full, x + full.left, baseline + full.top))
+    return ghosts
 
 
 def _extent(set_lines: list[TypesetLine]) -> tuple[float, float, float, float]:
@@ -297,6 +347,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         background = cv2.warpPerspective(background, geo.to_cv(G), (W, Hh), flags=cv2.INTER_LINEAR,
                                          borderMode=cv2.BORDER_REFLECT_101)
     image = background
+    plain = background  # the page without its labelled text (display windows and ghost segments are not text)
     mask = np.zeros((Hh, W), np.uint8)
     lines_out: list[Line] = []
     char_masks: list = []
@@ -323,13 +374,14 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         align = choose_key(rng, lay.alignment)
         angle = uniform(rng, lay.rotation)
         region, rbox = _region_box(recipe, rng)
+        slant = uniform(rng, typo.slant) if tuple(typo.slant) != (0.0, 0.0) else 0.0  # no draw: pages stay
         if not any(line.text.strip() for line in generated):
             continue
 
         placement = None
         for _shrink in range(8):
             set_lines = _typeset(generated, font, dot_style, height, aspect, gap_em * height, stroke, spacing,
-                                 align, rng)
+                                 align, rng, slant)
             ex0, ey0, ex1, ey1 = _extent(set_lines)
             cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
             local = geo.rotate(angle) @ geo.translate(-cx, -cy)
@@ -385,12 +437,29 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             view = coverage[y0 - ry0:y0 - ry0 + cov.shape[0], x0 - rx0:x0 - rx0 + cov.shape[1]]
             np.maximum(view, cov, out=view)
         image = image.copy() if image is background else image
+        display = sample_display(recipe.display, rng)
+        if display is not None:  # the window is part of the page the text is measured against
+            plain = plain.copy() if plain is background else plain
+            ghost_glyphs = _ghost_glyphs(set_lines, font, height, aspect, stroke, gap_em * height, slant, display)
+            extent = _extent(set_lines + [TypesetLine(set_lines[0].source, ghost_glyphs)] if ghost_glyphs
+                             else set_lines)
+            for target in (image, plain):
+                draw_window(target, *window_quads(extent, height, display, H), display)
         surface = image[ry0:ry1, rx0:rx1]
         chars_ink = [CharInk(x0 - rx0, y0 - ry0, cov) for _tl, _g, x0, y0, cov, _own in drawn]
         marking, marked, _scores = _legible_mark(surface, coverage, chars_ink,
                                                  sample_marking(recipe.marking, recipe.colour, rng),
                                                  recipe.colour.min_legibility, height, rng)
         image[ry0:ry1, rx0:rx1] = marked
+        if display is not None and ghost_glyphs:
+            ghost_cover = np.zeros((Hh, W), np.uint8)
+            for g in ghost_glyphs:
+                x0, y0, cov, _own = _draw_char(g, H, H_inv, W, Hh)
+                view = ghost_cover[y0:y0 + cov.shape[0], x0:x0 + cov.shape[1]]
+                np.maximum(view, cov, out=view)
+            lit = np.zeros((Hh, W), np.uint8)
+            lit[ry0:ry1, rx0:rx1] = coverage
+            apply_ghost(image, plain, ghost_cover, lit, {**marking, "ghost": display["ghost"]})
         marked_blocks.append(MarkedBlock((rx0, ry0, rx1, ry1), chars_ink, marking["kind"] in RELIEF_KINDS,
                                          texture_sigma(height)))
         np.maximum(mask[ry0:ry1, rx0:rx1], coverage, out=mask[ry0:ry1, rx0:rx1])
@@ -412,11 +481,12 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         block_records.append({
             "template": template, "font": font.label if isinstance(font, FontFace) else f"bitmap:{font.bitmap}",
             "avoided": "".join(sorted(avoid)), "dot_style": dot_style, "height_px": height, "char_gap": gap_em, "aspect": aspect, "stroke_px": stroke,
-            "line_spacing": spacing, "alignment": align, "rotation": angle, "region": region,
+            "line_spacing": spacing, "alignment": align, **({"slant": slant} if slant else {}), "rotation": angle, "region": region,
             "position": [px, py], "marking": marking, "lines": [first_line, len(lines_out)],
+            **({"display": display} if display is not None else {}),
         })
 
-    image, effects_record, after_effects, draws = _legible_effects(recipe, image, background, marked_blocks, rng,
+    image, effects_record, after_effects, draws = _legible_effects(recipe, image, plain, marked_blocks, rng,
                                                                    measure=measure_legibility)
     floor = recipe.effects.min_legibility
     for block, scores in zip(block_records, after_effects):
