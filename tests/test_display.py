@@ -1,0 +1,132 @@
+"""Display windows, ghost segments, italic slant and crop framing: the realism of meter and display crops.
+
+None of them may touch the ground truth: windows and ghosts are not text, slanted characters keep tight
+boxes, and a framed crop never cuts its line.
+"""
+import cv2
+import numpy as np
+import pytest
+
+from synthtext_industrial import load_recipe, recipe_from_dict, render_sample
+from synthtext_industrial.crops import (CropConfig, capture_at, crop_rng, framed_crops, line_crop, line_crops,
+                                       sample_framing)
+from synthtext_industrial.exactness import check_sample
+
+QUIET = {"min_legibility": 0, **{name: {"p": 0} for name in
+                                 ("highlights", "partial_blur", "noise", "tone", "vignetting", "jpeg")}}
+
+
+def _display_recipe(ghost, ghost_digits=(2, 2), slant=(0, 0)):
+    return recipe_from_dict({
+        "canvas": {"width": 640, "height": 480},
+        "text": {"blocks": [{"lines": ["{9:2}.{9:2}"]}]},
+        "fonts": [{"font": "dseg7"}],
+        "typography": {"height_px": [60, 60], "aspect": [1, 1], "slant": list(slant)},
+        "layout": {"blocks": [1, 1], "rotation": [0, 0], "perspective": [0, 0], "alignment": {"right": 1}},
+        "marking": [{"kind": "inkjet", "opacity": [1, 1], "density_variation": [0, 0]}],
+        "colour": {"polarity": {"dark_on_light": 1, "light_on_dark": 0}, "contrast": [120, 120]},
+        "background": {"materials": {"plastic_white": 1}},
+        "display": {"p": 1, "ghost": list(ghost), "ghost_digits": list(ghost_digits), "window_level": [170, 170],
+                    "texture": [0, 0], "backlight": [0, 0]},
+        "effects": QUIET,
+    })
+
+
+def test_meter_recipe_ground_truth_is_exact_with_windows_ghosts_and_slant():
+    recipe = load_recipe("meter-lcd")
+    problems = []
+    for index in range(150):
+        sample = render_sample(recipe, 0, index, keep_char_masks=True)
+        problems += [f"sample {index}: {p}" for p in check_sample(sample)]
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_ghost_segments_are_drawn_but_never_labelled():
+    """The same page with and without ghosts: only unlit pixels change (unlit segments and blank leading
+    digits), never the mask, the labels or the boxes."""
+    lit, unlit = (render_sample(_display_recipe(g), 0, 3) for g in ((0.3, 0.3), (0.0, 0.0)))
+    assert lit.records["blocks"][0]["display"]["ghost"] == pytest.approx(0.3)
+    assert np.array_equal(lit.mask, unlit.mask)
+    assert [(line.text, line.quad.tolist()) for line in lit.lines] == \
+        [(line.text, line.quad.tolist()) for line in unlit.lines]
+    changed = np.abs(lit.image.astype(int) - unlit.image.astype(int)) > 10
+    assert not (changed & (lit.mask > 250)).any(), "a lit segment stays as it was"
+    quad = lit.lines[0].quad
+    x0, y0, y1 = quad[:, 0].min(), quad[:, 1].min(), quad[:, 1].max()
+    leading = changed[int(y0):int(y1), :int(x0)]
+    assert leading.sum() > 100, "the blank leading digits show their unlit segments"
+    assert (lit.image[changed] < unlit.image[changed]).all(), "dark LCD segments: unlit ones are a little darker"
+
+
+def test_the_window_and_bezel_frame_the_reading():
+    sample = render_sample(_display_recipe((0, 0)), 0, 1)
+    display = sample.records["blocks"][0]["display"]
+    quad = sample.lines[0].quad
+    cx, cy = quad.mean(axis=0)
+    height = quad[:, 1].max() - quad[:, 1].min()
+    glass_y = int(quad[:, 1].min() - 0.5 * display["margins"][1] * height)  # inside the glass, above the digits
+    assert abs(int(sample.image[glass_y, int(cx)]) - 170) < 8
+    outside = int(quad[:, 1].min() - display["margins"][1] * height - display["bezel_px"] / 2)
+    assert abs(int(sample.image[outside, int(cx)]) - display["bezel_level"]) < 12
+
+
+def test_no_display_draws_nothing_so_other_pages_stay_as_they_were():
+    base = load_recipe("default")
+    asked = base.model_copy(update={"display": base.display.model_copy(update={"ghost": (0.1, 0.3)})})  # p is 0
+    for index in range(3):
+        assert np.array_equal(render_sample(base, 0, index).image, render_sample(asked, 0, index).image)
+        assert "display" not in render_sample(base, 0, index).records["blocks"][0]
+
+
+def test_slanted_characters_lean_right_and_keep_tight_boxes():
+    upright = render_sample(_display_recipe((0, 0), (0, 0)), 0, 2, keep_char_masks=True)
+    leaning = render_sample(_display_recipe((0, 0), (0, 0), slant=(12, 12)), 0, 2, keep_char_masks=True)
+    assert leaning.records["blocks"][0]["slant"] == pytest.approx(12)
+    assert not check_sample(leaning)
+
+    def lean(sample):  # ink centroid of the top half minus that of the bottom half, in x
+        ys, xs = np.nonzero(sample.mask[:, :] > 128)
+        middle = (ys.min() + ys.max()) / 2
+        return xs[ys < middle].mean() - xs[ys >= middle].mean()
+
+    assert lean(leaning) > lean(upright) + 3
+
+
+def test_default_framing_is_the_old_tight_crop():
+    recipe = load_recipe("default")
+    sample = render_sample(recipe, 0, 0)
+    for (framed, text), (tight, tight_text) in zip(framed_crops(sample, recipe.crops), line_crops(sample)):
+        assert text == tight_text and np.array_equal(framed, tight)
+
+
+def test_framed_crops_are_loose_off_centre_never_cut_and_repeatable():
+    recipe = load_recipe("meter-lcd")
+    cfg = CropConfig(margin_x=(0.0, 1.5), margin_y=(0.0, 0.7))
+    sizes = set()
+    for index in range(6):
+        sample = render_sample(recipe, 0, index)
+        crops = framed_crops(sample, cfg)
+        again = framed_crops(sample, cfg)
+        assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(crops, again))
+        rng = crop_rng(sample.seed, sample.index)
+        for line, (crop, text) in zip(sample.lines, crops):
+            framing = sample_framing(cfg, rng)
+            ink = line_crop(sample.mask, line.quad, framing["margins"])
+            assert ink.shape == crop.shape
+            left, top, right, bottom = framing["margins"]
+            h = crop.shape[0] / (1 + top + bottom)  # text height in the crop
+            cols = np.nonzero(ink.max(axis=0) > 128)[0]
+            assert cols[0] >= left * h - 2 and cols[-1] <= crop.shape[1] - right * h + 2, "the text sits where asked"
+            sizes.add(round(left, 2))
+    assert len(sizes) > 3, "each line draws its own framing"
+
+
+def test_capture_at_a_small_text_height_blurs_like_a_low_resolution_camera():
+    rng = np.random.default_rng(0)
+    crop = (rng.random((120, 400)) > 0.5).astype(np.uint8) * 255
+    crop = cv2.resize(cv2.resize(crop, (100, 30), interpolation=cv2.INTER_NEAREST), (400, 120),
+                      interpolation=cv2.INTER_NEAREST)  # 4-px blocks: detail a 10-px text height cannot keep
+    small = capture_at(crop, text_height=100, target=10)
+    assert small.shape == crop.shape
+    assert np.abs(np.diff(small.astype(float), axis=1)).mean() < 0.5 * np.abs(np.diff(crop.astype(float), axis=1)).mean()
+    assert capture_at(crop, text_height=8, target=10) is crop  # already that small: unchanged
