@@ -76,25 +76,30 @@ def window_quads(extent: tuple[float, float, float, float], height: float, recor
 
 def draw_window(page: np.ndarray, glass: np.ndarray, outer: np.ndarray, record: dict) -> np.ndarray:
     """Paint the bezel and the glass (in place) and return the page. The glass keeps some surface texture and
-    has a linear backlight gradient; both edges are antialiased."""
+    has a linear backlight gradient; both edges are antialiased. Work is confined to the bezel's box."""
     rows, cols = page.shape
-    surface = page.astype(np.float32)
-    bezel_mask = _fill(outer, rows, cols)
-    glass_mask = _fill(glass, rows, cols)
-    detail = surface - float(cv2.mean(page, mask=(glass_mask > 0.5).astype(np.uint8))[0] if (glass_mask > 0.5).any()
-                             else surface.mean())
-    ys, xs = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    x0, y0 = (max(int(np.floor(v)) - 1, 0) for v in outer.min(axis=0))
+    x1, y1 = min(int(np.ceil(outer[:, 0].max())) + 2, cols), min(int(np.ceil(outer[:, 1].max())) + 2, rows)
+    if x1 <= x0 or y1 <= y0:
+        return page
+    shift = np.array([x0, y0], np.float64)
+    region = page[y0:y1, x0:x1]
+    surface = region.astype(np.float32)
+    bezel_mask = _fill(outer - shift, y1 - y0, x1 - x0)
+    glass_mask = _fill(glass - shift, y1 - y0, x1 - x0)
+    inside = (glass_mask > 0.5).astype(np.uint8)
+    detail = surface - float(cv2.mean(region, mask=inside)[0] if inside.any() else surface.mean())
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     centre = glass.mean(axis=0)
     span = max(float(np.ptp(glass[:, 0])), float(np.ptp(glass[:, 1])), 1.0)
     angle = record["backlight_angle"]
     ramp = ((xs - centre[0]) * np.cos(angle) + (ys - centre[1]) * np.sin(angle)) / span  # about -0.5..0.5
-    level = record["window_level"]
-    glass_tone = level * (1 + record["backlight"] * ramp) + record["texture"] * detail
+    glass_tone = record["window_level"] * (1 + record["backlight"] * ramp) + record["texture"] * detail
     bezel_tone = record["bezel_level"] + 0.3 * detail
     out = surface * (1 - bezel_mask) + bezel_tone * bezel_mask
     out = out * (1 - glass_mask) + glass_tone * glass_mask
     np.clip(out, 0, 255, out=out)
-    page[:] = (out + 0.5).astype(np.uint8)
+    region[:] = (out + 0.5).astype(np.uint8)
     return page
 
 
@@ -109,11 +114,15 @@ def apply_ghost(page: np.ndarray, plain: np.ndarray, ghost_cover: np.ndarray, li
                 marking: dict) -> None:
     """Draw the unlit segments (in place): in `plain` all of them, in `page` those the lit text does not cover,
     at `ghost` times the lit segments' contrast, in their polarity."""
-    if "ink_level" not in marking or not ghost_cover.any():
+    if "ink_level" not in marking:
         return
+    x, y, w, h = cv2.boundingRect(ghost_cover)
+    if w == 0:
+        return
+    box = (slice(y, y + h), slice(x, x + w))
     shift = marking["ghost"] * (marking["ink_level"] - marking["local_mean"])
-    alpha = ghost_cover.astype(np.float32) / 255.0
-    for target, cover in ((plain, alpha), (page, alpha * (1 - lit_cover.astype(np.float32) / 255.0))):
-        out = target.astype(np.float32) + shift * cover
+    alpha = ghost_cover[box].astype(np.float32) / 255.0
+    for target, cover in ((plain, alpha), (page, alpha * (1 - lit_cover[box].astype(np.float32) / 255.0))):
+        out = target[box].astype(np.float32) + shift * cover
         np.clip(out, 0, 255, out=out)
-        target[:] = (out + 0.5).astype(np.uint8)
+        target[box] = (out + 0.5).astype(np.uint8)
