@@ -108,6 +108,14 @@ def _slanted(glyph: Glyph, slant: float) -> Glyph:
                  glyph.top, glyph.advance)
 
 
+def _inside_page(glyph: PlacedGlyph, H: np.ndarray, width: int, height: int) -> bool:
+    """Whether the glyph's bitmap lands wholly on the page (text is placed so; unlit ghosts may fall off it)."""
+    h, w = glyph.glyph.bitmap.shape
+    corners = geo.apply(H @ geo.translate(glyph.x, glyph.y), geo.rect_quad(0, 0, w, h))
+    return bool(np.all(np.isfinite(corners)) and corners[:, 0].min() >= 0 and corners[:, 1].min() >= 0
+                and corners[:, 0].max() <= width and corners[:, 1].max() <= height)
+
+
 def _ghost_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: float, stroke: int, gap: float,
                   slant: float, display: dict) -> list[PlacedGlyph]:
     """Unlit segments of a segment font: an all-segments glyph behind every digit position (its own glyph for
@@ -454,6 +462,8 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         if display is not None and ghost_glyphs:
             ghost_cover = np.zeros((Hh, W), np.uint8)
             for g in ghost_glyphs:
+                if not _inside_page(g, H, W, Hh):
+                    continue  # the display goes on beyond the frame (a page tilt could even fold it over)
                 x0, y0, cov, _own = _draw_char(g, H, H_inv, W, Hh)
                 view = ghost_cover[y0:y0 + cov.shape[0], x0:x0 + cov.shape[1]]
                 np.maximum(view, cov, out=view)

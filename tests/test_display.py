@@ -130,3 +130,12 @@ def test_capture_at_a_small_text_height_blurs_like_a_low_resolution_camera():
     assert small.shape == crop.shape
     assert np.abs(np.diff(small.astype(float), axis=1)).mean() < 0.5 * np.abs(np.diff(crop.astype(float), axis=1)).mean()
     assert capture_at(crop, text_height=8, target=10) is crop  # already that small: unchanged
+
+
+def test_unlit_digits_beyond_the_frame_are_left_out():
+    """Twelve blank leading digits of a tilted display run off the page: they are not drawn, nothing breaks."""
+    base = _display_recipe((0.2, 0.2), ghost_digits=(12, 12))
+    tilted = base.model_copy(update={"layout": base.layout.model_copy(update={"perspective": (0.05, 0.08)})})
+    for index in range(6):
+        sample = render_sample(tilted, 0, index, keep_char_masks=True)
+        assert not check_sample(sample)
