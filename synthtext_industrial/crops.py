@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import geometry
+from .core import geometry
 
 MIN_HEIGHT = 8
 

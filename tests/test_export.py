@@ -22,11 +22,12 @@ from click.testing import CliRunner  # noqa: E402
 from synthtext_industrial import recipe_from_dict  # noqa: E402
 from synthtext_industrial.cli import main  # noqa: E402
 from synthtext_industrial.generate import generate  # noqa: E402
-from trainers.evaluate import dataset_lines  # noqa: E402
-from trainers.export import FORMATS, KIT, export_run, parse_formats  # noqa: E402
-from trainers.fit_recognizer import TrainSettings, load_recognizer, train_recognizer  # noqa: E402
-from trainers.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
-from trainers.recognizer import RecognizerConfig, preprocess_line, read_lines  # noqa: E402
+from synthtext_industrial.train.evaluate import dataset_lines  # noqa: E402
+from synthtext_industrial.export.exporter import FORMATS, KIT, export_run, parse_formats  # noqa: E402
+from synthtext_industrial.train.fit_recognizer import TrainSettings, train_recognizer
+from synthtext_industrial.train.runs import load_recognizer  # noqa: E402
+from synthtext_industrial.export.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
+from synthtext_industrial.train.recognizer import RecognizerConfig, preprocess_line, read_lines  # noqa: E402
 
 TINY = {"canvas": {"width": 320, "height": 160}, "typography": {"height_px": [24, 30]},
         "text": {"blocks": [{"lines": ["{9:4}"]}]}}
@@ -126,7 +127,7 @@ def test_onnx_has_native_lstm_and_dynamic_batch(exported, tmp_path):
     assert together.shape == (5, 16, 11) and np.abs(together - alone).max() < 1e-4
 
     # opset 13 for TensorRT 8.2 (Jetson Nano): same ops, same logits
-    from trainers.export import export_onnx
+    from synthtext_industrial.export.exporter import export_onnx
 
     model, config = load_recognizer(root / "run", "last")
     info = export_onnx(model, config, tmp_path / "13.onnx", opset=13)

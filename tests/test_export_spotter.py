@@ -18,11 +18,12 @@ pytest.importorskip("ai_edge_litert")
 
 from synthtext_industrial import recipe_from_dict  # noqa: E402
 from synthtext_industrial.generate import generate  # noqa: E402
-from trainers.export import FORMATS, export_run  # noqa: E402
-from trainers.fit_recognizer import TrainSettings  # noqa: E402
-from trainers.fit_spotter import load_spotter, train_spotter  # noqa: E402
-from trainers.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
-from trainers.spotter import SpotterConfig, decode_boxes, roi_boxes, spot_pages  # noqa: E402
+from synthtext_industrial.export.exporter import FORMATS, export_run  # noqa: E402
+from synthtext_industrial.train.fit_recognizer import TrainSettings  # noqa: E402
+from synthtext_industrial.train.runs import load_spotter
+from synthtext_industrial.train.fit_spotter import train_spotter  # noqa: E402
+from synthtext_industrial.export.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
+from synthtext_industrial.train.spotter import SpotterConfig, decode_boxes, roi_boxes, spot_pages  # noqa: E402
 
 from .test_export import load_infer, run_without_training_stack  # noqa: E402
 
@@ -134,7 +135,7 @@ def test_standalone_script_spots_without_tensorflow(exported, tmp_path):
 
 
 def test_pages_compare_by_text_and_box_whatever_the_order():
-    from trainers.parity import _pages_equal
+    from synthtext_industrial.export.parity import _pages_equal
 
     page = [[[0, 0, 10, 10], "12", 0.9], [[20, 0, 30, 10], "34", 0.8]]
     assert _pages_equal(page, page[::-1]) and _pages_equal([], [])

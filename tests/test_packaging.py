@@ -20,14 +20,14 @@ def test_wheel_installs_and_renders_outside_the_tree(tmp_path):
     assert "synthtext_industrial/_assets/fonts/bitmap/x11-misc-fixed-6x12.json" in names
     assert "synthtext_industrial/_assets/backgrounds/NOTICE" in names
     assert "synthtext_industrial/_assets/recipes/default.yaml" in names
-    assert {f"trainers/jetson_kit/{f}" for f in ("infer.py", "build_engine.sh", "convert_tftrt.py", "README.md")} \
+    assert {f"synthtext_industrial/export/jetson_kit/{f}" for f in ("infer.py", "build_engine.sh", "convert_tftrt.py", "README.md")} \
         <= set(names)  # export copies the Jetson kit from the installed package
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True)
     code = (
-        "import synthtext_industrial as s; from synthtext_industrial.assets import bundled_dir;"
+        "import synthtext_industrial as s; from synthtext_industrial.core.assets import bundled_dir;"
         "assert str(bundled_dir('fonts')).startswith(%r), bundled_dir('fonts');"
         "r = s.load_recipe('default');"
         "x = s.render_sample(r, 0, 1);"

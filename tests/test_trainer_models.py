@@ -6,8 +6,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from trainers.backbones import BACKBONES  # noqa: E402
-from trainers.recognizer import RecognizerConfig, build_recognizer, preprocess_line  # noqa: E402
+from synthtext_industrial.train.backbones import BACKBONES  # noqa: E402
+from synthtext_industrial.train.recognizer import RecognizerConfig, build_recognizer, preprocess_line  # noqa: E402
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
