@@ -27,7 +27,8 @@ from synthtext_industrial.export.exporter import FORMATS, KIT, export_run, parse
 from synthtext_industrial.train.fit_recognizer import TrainSettings, train_recognizer
 from synthtext_industrial.train.runs import load_recognizer  # noqa: E402
 from synthtext_industrial.export.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
-from synthtext_industrial.train.recognizer import RecognizerConfig, preprocess_line, read_lines  # noqa: E402
+from synthtext_industrial.train.portable import preprocess  # noqa: E402
+from synthtext_industrial.train.recognizer import RecognizerConfig, read_lines  # noqa: E402
 
 TINY = {"canvas": {"width": 320, "height": 160}, "typography": {"height_px": [24, 30]},
         "text": {"blocks": [{"lines": ["{9:4}"]}]}}
@@ -140,7 +141,7 @@ def test_savedmodel_signature_takes_uint8_and_returns_text(exported):
     root, _ = exported
     model, config = load_recognizer(root / "run", "last")
     lines = [image for _, image, _ in dataset_lines(root / "data", limit=16)]
-    batch = np.stack([preprocess_line(im, 32, 64) for im in lines]).astype(np.uint8)
+    batch = np.stack([preprocess(im, 32, 64) for im in lines]).astype(np.uint8)
     serve = tf.saved_model.load(str(root / "export" / "savedmodel")).signatures["serving_default"]
     out = serve(image=tf.constant(batch))
     texts = [t.decode() for t in out["text"].numpy()]
@@ -148,13 +149,13 @@ def test_savedmodel_signature_takes_uint8_and_returns_text(exported):
     assert out["labels"].shape == (16, 16) and out["scores"].numpy().max() <= 1.0
 
 
-def test_standalone_preprocessing_equals_preprocess_line():
+def test_standalone_preprocessing_equals_the_trainers():
     infer = load_infer()
     rng = np.random.default_rng(1)
     meta = {"input": {"height": 32, "width": 96}}
     for shape in [(20, 50), (32, 96), (33, 40), (80, 300), (7, 500), (64, 64, 3)]:
         image = rng.integers(0, 256, shape, dtype=np.uint8)
-        assert np.array_equal(infer.preprocess(image, meta), preprocess_line(image, 32, 96)), shape
+        assert np.array_equal(infer.model_input(image, meta), preprocess(image, 32, 96)), shape
 
 
 def test_standalone_script_runs_without_tensorflow(exported, tmp_path):

@@ -100,9 +100,9 @@ def test_lmdb_and_tfrecord_give_the_same_training_batches(tiny_data, tmp_path, w
 
 
 def test_training_resizes_lines_as_inference_does(tiny_data):
-    """Training batches hold exactly preprocess_line's pixels, which predict, evaluate and exports feed the model."""
+    """Training batches hold exactly portable.preprocess's pixels, which predict, evaluate and exports feed the model."""
     from synthtext_industrial.train.lines import raw_lines, training_batches
-    from synthtext_industrial.train.recognizer import preprocess_line
+    from synthtext_industrial.train.portable import preprocess
     from synthtext_industrial.train.text import Charset
 
     lines = [(e["text"].numpy(), e["image"].numpy()) for e in raw_lines(tiny_data / "crops")][:6]
@@ -110,7 +110,7 @@ def test_training_resizes_lines_as_inference_does(tiny_data):
                                        repeat=False)))
     for (text, image), got, got_text in zip(lines, batch["image"].numpy(), batch["text"].numpy()):
         assert text == got_text
-        assert np.array_equal(got, preprocess_line(image, 32, 64))
+        assert np.array_equal(got, preprocess(image, 32, 64))
 
 
 def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):

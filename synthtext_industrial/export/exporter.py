@@ -76,7 +76,7 @@ def _recognizer_describe(config) -> dict:
 
     charset = Charset(config.charset)
     return {
-        **_image_input(config, "synthtext_industrial.train.recognizer.preprocess_line"),
+        **_image_input(config, "synthtext_industrial.train.portable.preprocess"),
         "output": {"name": "logits", "layout": "[batch, steps, classes]", "steps": config.sequence_length,
                    "classes": charset.num_classes, "activation": "none: logits (softmax gives probabilities)"},
         "decode": {"method": "ctc_greedy", "charset": config.charset, "blank_index": charset.blank,
@@ -135,7 +135,7 @@ def _spotter_describe(config) -> dict:
 
     charset = Charset(config.charset)
     rows, cols = config.map_shape
-    described = _image_input(config, "synthtext_industrial.train.spotter.preprocess_page")
+    described = _image_input(config, "synthtext_industrial.train.portable.preprocess")
     described["preprocess"]["padding"] = (f"none outside the model: it zero-pads the input at the bottom/right to "
                                           f"{config.padded_height}x{config.padded_width} (multiples of 32) itself")
     return {

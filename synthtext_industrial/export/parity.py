@@ -258,7 +258,7 @@ def spotter_parity_report(run: Path, export: Path, meta: dict, images, source: s
     from .exporter import artefact_path, size_bytes, write_metadata
 
     rows, results = [], {}
-    batch = np.stack([_kit().preprocess(im, meta) for im in images]).astype(np.float32)
+    batch = np.stack([_kit().model_input(im, meta) for im in images]).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npy"
         np.save(inputs, batch)
@@ -365,7 +365,7 @@ def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarr
                   source: str = "", repeats: int = 200, log: Callable[[str], None] = print) -> dict:
     """Run the Keras model and every exported artefact on the same images; write and return EXPORT/report.json."""
     from .exporter import KINDS, artefact_path, size_bytes
-    from ..train.recognizer import preprocess_line
+    from ..train.portable import preprocess
     from ..train.text import accuracy
 
     run, export = Path(run), Path(export)
@@ -374,7 +374,7 @@ def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarr
         return spotter_parity_report(run, export, meta, images, source, repeats, log)
     kind = KINDS[meta["model"]]
     h, w = meta["input"]["height"], meta["input"]["width"]
-    batch = np.stack([preprocess_line(im, h, w) for im in images]).astype(np.float32)
+    batch = np.stack([preprocess(im, h, w) for im in images]).astype(np.float32)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npy"

@@ -1,12 +1,15 @@
-"""The stages of rendering a page, in the order `render.render_sample` runs them.
+"""The stages of rendering a page, in the order a stage may import them (`core` and the stages before it).
 
 1. `backgrounds.py`: the product surface (photo crop or procedural material);
-2. `layout.py` (camera tilt) and, per text block: `text.py` (the code's text), `fonts.py` / `dotmatrix.py`
-   (the glyphs), `layout.py` (size and place), `typeset.py` (lay out and draw each character, exact quads);
-3. `marking.py`: how the characters become a mark (inkjet, thermal, laser, emboss, stamp, engrave), kept
-   legible by `legibility.py`'s measure;
-4. `effects/`: post-effects on the finished page (albumentations transforms).
+2. `text.py`: a block's text (patterns, dates, counters, fields);
+3. `fonts.py`, `dotmatrix.py`: the glyphs (TrueType/variable fonts; procedural dot matrix);
+4. `typeset.py`: lines laid out in the block's frame, each character drawn into the page with its exact quad;
+5. `layout.py`: camera tilt, regions, the block's size and place on the page;
+6. `legibility.py`: the measure that `marking` and `effects` keep every character above;
+7. `marking.py`: how the characters become a mark (inkjet, thermal, laser, emboss, stamp, engrave);
+8. `effects/`: post-effects on the finished page (albumentations transforms).
 
-Each module holds its recipe section (pydantic, on `core.config`) next to the code that uses it. A stage
-imports only `core` and the stages before it.
+`render.render_sample` runs them: background, camera, then per block text, font, typography, place and draw,
+mark; then the effects. Each module holds its recipe section (pydantic, on `core.config`) next to the code
+that uses it. docs/architecture.md says where a new stage's code goes.
 """

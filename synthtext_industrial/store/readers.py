@@ -13,14 +13,13 @@ specs, so the package works without it.
 from __future__ import annotations
 
 import bisect
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..core.groundtruth import GT_SCHEMA
+from ..core.groundtruth import GroundTruthError, parse_ground_truth
 from . import lmdb_store
 from .format import CROP_FORMAT, KINDS, CorruptRecord, DatasetError, load_manifest
 from .shards import decode_gray
@@ -114,24 +113,19 @@ def _shards(out: Path, kind: str) -> tuple[dict, list[dict]]:
 def _page_fields(gt_json: bytes, path: Path, number: int) -> dict:
     """texts, line_quads [L,4,2], char_quads (per line [Ci,4,2]), char_texts, index, source_id from gt/1 JSON."""
     try:
-        gt = json.loads(gt_json)
-        if gt["schema"] != GT_SCHEMA:
-            raise CorruptRecord(f"ground-truth schema {gt['schema']!r}; this version reads {GT_SCHEMA}", path,
-                                number)
-        lines = gt["lines"]
-        return {
-            "texts": [line["text"] for line in lines],
-            "line_quads": np.array([line["quad"] for line in lines], np.float32).reshape(-1, 4, 2),
-            "char_quads": [np.array([c["quad"] for c in line["chars"]], np.float32).reshape(-1, 4, 2)
-                           for line in lines],
-            "char_texts": [[c["char"] for c in line["chars"]] for line in lines],
-            "index": int(gt["index"]),
-            "source_id": f"{gt['seed']}:{gt['index']}",
-        }
-    except CorruptRecord:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CorruptRecord(f"ground truth is not gt/1 JSON ({exc!r})", path, number) from None
+        gt = parse_ground_truth(gt_json)
+    except GroundTruthError as exc:
+        raise CorruptRecord(str(exc), path, number) from None
+    lines = gt["lines"]
+    return {
+        "texts": [line["text"] for line in lines],
+        "line_quads": np.array([line["quad"] for line in lines], np.float32).reshape(-1, 4, 2),
+        "char_quads": [np.array([c["quad"] for c in line["chars"]], np.float32).reshape(-1, 4, 2)
+                       for line in lines],
+        "char_texts": [[c["char"] for c in line["chars"]] for line in lines],
+        "index": int(gt["index"]),
+        "source_id": f"{gt['seed']}:{gt['index']}",
+    }
 
 
 def _checked_record(txn, path: Path, kind: str, number: int) -> tuple[str, bytes | memoryview, bytes | str]:

@@ -11,7 +11,6 @@ records with TensorFlow's own `tf.io.parse_single_example`.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import struct
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Iterator
 
 import google_crc32c
 
+from ..core.groundtruth import parse_ground_truth
 from .format import CorruptRecord
 
 PAGE_SCHEMA = "synthtext-industrial/tfrecord-page/1"
@@ -228,7 +228,7 @@ def page_example(image: bytes, image_format: str, gt_json: bytes) -> bytes:
 
     `gt_json` is the page's `Sample.to_dict()` JSON; it is stored verbatim too, as in LMDB.
     """
-    gt = json.loads(gt_json)
+    gt = parse_ground_truth(gt_json)
     width, height = gt["width"], gt["height"]
     xmin, ymin, xmax, ymax = floats(), floats(), floats(), floats()
     quads, char_quads, char_line = floats(), floats(), []

@@ -7,13 +7,12 @@ counts, charset, sizes, text lengths, and pages read back for a preview sheet.
 """
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.groundtruth import Sample
+from ..core.groundtruth import GroundTruthError, Sample, parse_ground_truth
 from .format import CorruptRecord, DatasetError, load_manifest
 from .shards import decode_gray, iter_shard, shard_folders, shard_hash
 
@@ -87,10 +86,10 @@ def _shard_problems(out: Path, fmt: str, entry: dict) -> list[str]:
                 problems.append(f"{where(record.number)}: image does not decode to 8-bit grayscale")
             if record.gt is not None:
                 try:
-                    gt = json.loads(record.gt)
+                    gt = parse_ground_truth(record.gt)
                     if "\n".join(line["text"] for line in gt["lines"]) != record.text:
                         problems.append(f"{where(record.number)}: label and ground truth disagree")
-                except (ValueError, KeyError, TypeError):
+                except GroundTruthError:
                     problems.append(f"{where(record.number)}: ground truth is not valid JSON of schema gt/1")
     except CorruptRecord as exc:
         problems.append(f"{where(exc.record)}: {exc.reason}")
@@ -163,7 +162,10 @@ def describe(out: str | Path, max_pages: int = 5000, preview_pages: int = 16) ->
         for k, record in enumerate(iter_shard(manifest["format"], "images", out / entry["path"])):
             if k >= per_shard or description.pages_read >= max_pages:
                 break
-            gt = json.loads(record.gt)
+            try:
+                gt = parse_ground_truth(record.gt)
+            except GroundTruthError as exc:
+                raise CorruptRecord(str(exc), entry["path"], record.number) from None
             description.pages_read += 1
             description.image_bytes.append(len(record.image))
             description.lines_per_page.append(len(gt["lines"]))

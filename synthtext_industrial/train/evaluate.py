@@ -7,7 +7,6 @@ sheet of the worst failures, so a person can look at what goes wrong.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -28,6 +27,7 @@ class Prediction:
 
 def dataset_lines(out: str | Path, limit: int | None = None) -> Iterator[tuple[str, np.ndarray, str]]:
     """(source, line image, text) for the lines of a generated dataset: its crops, or cut from its pages."""
+    from ..core.groundtruth import parse_ground_truth
     from ..crops import line_crop
     from ..store.shards import decode_gray
     from ..store.format import load_manifest
@@ -43,7 +43,7 @@ def dataset_lines(out: str | Path, limit: int | None = None) -> Iterator[tuple[s
             if kind == "crops":
                 lines = [(record.source, image, record.text)]
             else:
-                gt = json.loads(record.gt)
+                gt = parse_ground_truth(record.gt)
                 lines = [(f"{gt['seed']}:{gt['index']}:{k}", line_crop(image, np.asarray(line["quad"])), line["text"])
                          for k, line in enumerate(gt["lines"])]
             for line in lines:

@@ -92,7 +92,7 @@ def score_pages(pages: Iterable[PageSpots]) -> SpottingScore:
 
 def dataset_pages(out: str | Path, limit: int | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray, list[str]]]:
     """(source id, page image, GT boxes [L, 4] in page pixels, texts) streamed from LMDB or TFRecord page shards."""
-    from ..data import tf_dataset
+    from ..store.readers import tf_dataset
 
     from .spotter import page_boxes
 

@@ -48,7 +48,7 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
 
     def new_config():
         charset = line_data.dataset_charset(data + ([Path(val)] if val else []))
-        fresh = RecognizerConfig(**{**(config or RecognizerConfig()).__dict__, "charset": charset})
+        fresh = RecognizerConfig(**{**(config or RecognizerConfig()).model_dump(), "charset": charset})
         return fresh.with_auto_width(line_data.max_line_length(data))
 
     config, settings, val = loop.start_run(run, settings, val, resume, RecognizerConfig.load, new_config)

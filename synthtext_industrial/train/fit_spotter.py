@@ -31,7 +31,7 @@ def page_batches(outs: Sequence[str | Path], config: SpotterConfig, batch_size: 
     """
     import tensorflow as tf
 
-    from ..data import tf_dataset
+    from ..store.readers import tf_dataset
 
     charset = Charset(config.charset)
     index = {c: i for i, c in enumerate(charset.chars)}
@@ -151,9 +151,9 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
 
     def new_config():
         charset = line_data.dataset_charset(data + ([Path(val)] if val else []))
-        fresh = SpotterConfig(**{**(config or SpotterConfig()).__dict__, "charset": charset})
+        fresh = SpotterConfig(**{**(config or SpotterConfig()).model_dump(), "charset": charset})
         if fresh.roi_width <= 0:
-            fresh = SpotterConfig(**{**fresh.__dict__, "roi_width": auto_roi_width(line_data.max_line_length(data))})
+            fresh = SpotterConfig(**{**fresh.model_dump(), "roi_width": auto_roi_width(line_data.max_line_length(data))})
         return fresh
 
     config, settings, val = loop.start_run(run, settings, val, resume, SpotterConfig.load, new_config)

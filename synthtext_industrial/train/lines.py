@@ -37,7 +37,7 @@ def raw_lines(out: str | Path, shuffle_shards: bool = False, seed: int | None = 
     """tf.data.Dataset of {"image": [h, w, 1] uint8, "text": string} for every line of a dataset."""
     import tensorflow as tf
 
-    from ..data import tf_dataset
+    from ..store.readers import tf_dataset
 
     if manifest(out).get("crops"):
         crops = tf_dataset(out, kind="crops", shuffle_shards=shuffle_shards, seed=seed)
@@ -104,9 +104,9 @@ def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, 
     encode = encode_texts(charset)
 
     def resize(image):  # the very function predict, evaluate and every export use: no train/serve skew
-        from .recognizer import preprocess_line
+        from .portable import preprocess
 
-        return preprocess_line(image, height, width)
+        return preprocess(image, height, width)
 
     def prepare(line):
         image = tf.numpy_function(resize, [line["image"]], tf.float32, stateful=False)

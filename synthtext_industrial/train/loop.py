@@ -17,13 +17,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..core.config import StrictModel
 from .lines import dump_json
 
 CHECKPOINT_EVERY = 200  # steps
 
 
-@dataclass
-class TrainSettings:
+class TrainSettings(StrictModel):
+    """How a run trains, saved in training.json: a strict model like a recipe section."""
+
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -35,7 +37,7 @@ class TrainSettings:
     schedule: str = "plateau"  # or "cosine": warm up, then decay to 1% over the epochs (or the time budget)
     seed: int = 0
     augment: bool = False
-    weights: Sequence[float] | None = None  # per training dataset, like DTRB's batch_ratio
+    weights: list[float] | None = None  # per training dataset, like DTRB's batch_ratio
     max_seconds: float | None = None  # stop after the epoch in which this much training time has passed
 
 
@@ -116,7 +118,7 @@ def write_training_json(run: Path, model: str, data: Sequence[Path], manifests: 
         "data": [{"path": str(d), "recipe_sha256": m["recipe_sha256"], "seed": m["seed"], "n": m["n"],
                   "pages": m["counts"]["images"], "lines": m["counts"]["lines"]} for d, m in zip(data, manifests)],
         "val": str(val) if val else None,
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.model_dump().items()},
     })
 
 

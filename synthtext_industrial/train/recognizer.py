@@ -3,23 +3,27 @@
 Line images are resized (stretched) to a fixed height x width, the way
 deep-text-recognition-benchmark does by default: a fixed input shape keeps
 export to TFLite/TensorRT simple and the preprocessing identical everywhere
-(`preprocess_line` here, and the standalone Jetson script). LSTM rather than GRU:
+(`portable.preprocess`, which the standalone Jetson script carries a generated copy of). LSTM rather than GRU:
 it exports to ONNX as one fused op.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..core.config import StrictModel
+from .portable import preprocess
 from .backbones import build_backbone, check_backbone, horizontal_stride
 from .text import Charset, ctc_beam, ctc_greedy
 
 
-@dataclass
-class RecognizerConfig:
+class RecognizerConfig(StrictModel):
+    """The recognizer's shape, saved as the run's config.json: a strict model like a recipe section (unknown keys
+    and wrong types are errors)."""
+
     backbone: str = "small"
     height: int = 32
     width: int = 256
@@ -43,14 +47,14 @@ class RecognizerConfig:
             return self
         stride = horizontal_stride(self.backbone)
         needed = 2 * max(1, max_label_length) * stride * 1.5
-        return RecognizerConfig(**{**asdict(self), "width": max(128, int(-(-needed // 32)) * 32)})
+        return RecognizerConfig(**{**self.model_dump(), "width": max(128, int(-(-needed // 32)) * 32)})
 
     @property
     def sequence_length(self) -> int:
         return self.width // horizontal_stride(self.backbone)
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps({"model": "recognizer", **asdict(self)}, indent=1, ensure_ascii=False))
+        Path(path).write_text(json.dumps({"model": "recognizer", **self.model_dump()}, indent=1, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> "RecognizerConfig":
@@ -82,17 +86,6 @@ def build_recognizer(config: RecognizerConfig, unroll: bool = False):
     return keras.Model(inputs, logits, name=f"recognizer_{config.backbone.replace('-', '_')}")
 
 
-def preprocess_line(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A grayscale line image as the model's input: [height, width, 1] float32, pixels 0-255."""
-    import cv2
-
-    if image.ndim == 3:
-        image = image[..., 0]
-    interpolation = cv2.INTER_AREA if image.shape[0] > height else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (width, height), interpolation=interpolation)
-    return resized.astype(np.float32)[..., None]
-
-
 @dataclass
 class LineReading:
     text: str
@@ -107,7 +100,7 @@ def read_lines(model, config: RecognizerConfig, images: list[np.ndarray], batch_
     charset = Charset(config.charset)
     readings = []
     for start in range(0, len(images), batch_size):
-        batch = np.stack([preprocess_line(im, config.height, config.width) for im in images[start:start + batch_size]])
+        batch = np.stack([preprocess(im, config.height, config.width) for im in images[start:start + batch_size]])
         logits = np.asarray(model(batch, training=False))
         if beam_width > 0:
             labellings, probabilities = ctc_beam(logits, charset.blank, beam_width)

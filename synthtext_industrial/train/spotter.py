@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..core.config import StrictModel
+from . import portable
 from .backbones import check_backbone
-from ..export.jetson_kit import infer as kit
 from .text import Charset, ctc_greedy
 
 STRIDE = 4  # fused features and score map: one cell per 4x4 input pixels
@@ -30,8 +31,9 @@ _EFFICIENTNET_TAPS = ("block3a_expand_activation", "block4a_expand_activation", 
                       "top_activation")
 
 
-@dataclass
-class SpotterConfig:
+class SpotterConfig(StrictModel):
+    """The spotter's shape and decoding, saved as the run's config.json: a strict model like a recipe section."""
+
     backbone: str = "small"
     height: int = 600
     width: int = 800
@@ -77,7 +79,7 @@ class SpotterConfig:
         return self.padded_height // STRIDE, self.padded_width // STRIDE
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps({"model": "spotter", **asdict(self)}, indent=1, ensure_ascii=False))
+        Path(path).write_text(json.dumps({"model": "spotter", **self.model_dump()}, indent=1, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> "SpotterConfig":
@@ -260,7 +262,7 @@ def encode_targets(boxes: np.ndarray, config: SpotterConfig) -> tuple[np.ndarray
     return score, geometry
 
 
-box_iou = kit.box_iou  # IoU matrix [len(a), len(b)] of boxes (x0, y0, x1, y1)
+box_iou = portable.box_iou  # IoU matrix [len(a), len(b)] of boxes (x0, y0, x1, y1)
 
 
 def decode_boxes(score: np.ndarray, geometry: np.ndarray, threshold: float = 0.7, nms_iou: float = 0.3,
@@ -269,10 +271,10 @@ def decode_boxes(score: np.ndarray, geometry: np.ndarray, threshold: float = 0.7
 
     Every cell above `threshold` proposes a box; non-maximum suppression keeps the best-scoring one of
     each overlapping group, and its box becomes the score-weighted mean of the group it suppressed
-    (locality-aware NMS as in EAST: per-cell boxes are noisy, their mean is not). The code is the Jetson
-    kit's, so a device decodes exactly as training and evaluation do.
+    (locality-aware NMS as in EAST: per-cell boxes are noisy, their mean is not). The code is portable.py's, which
+    the Jetson kit carries a copy of, so a device decodes exactly as training and evaluation do.
     """
-    return kit.decode_boxes(score, geometry, threshold, nms_iou, STRIDE, max_candidates)
+    return portable.decode_boxes(score, geometry, threshold, nms_iou, STRIDE, max_candidates)
 
 
 # ----------------------------------------------------------------------------- inference
@@ -282,16 +284,6 @@ class Spot:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in the original image's pixels
     text: str
     score: float  # mean text score of the cells that voted for the box
-
-
-def preprocess_page(image: np.ndarray, config: SpotterConfig) -> np.ndarray:
-    """A grayscale page as the model's input: [height, width, 1] float32, pixels 0-255."""
-    import cv2
-
-    if image.ndim == 3:
-        image = image[..., 0]
-    interpolation = cv2.INTER_AREA if image.shape[0] > config.height else cv2.INTER_LINEAR
-    return cv2.resize(image, (config.width, config.height), interpolation=interpolation).astype(np.float32)[..., None]
 
 
 def spot_batch(model: Spotter, images) -> list[list[tuple[np.ndarray, str, float]]]:
@@ -321,7 +313,7 @@ def spot_pages(model: Spotter, pages: list[np.ndarray], batch_size: int = 8) -> 
     results = []
     for start in range(0, len(pages), batch_size):
         chunk = pages[start:start + batch_size]
-        batch = np.stack([preprocess_page(p, config) for p in chunk])
+        batch = np.stack([portable.preprocess(p, config.height, config.width) for p in chunk])
         for page, found in zip(chunk, spot_batch(model, batch)):
             sx, sy = page.shape[1] / config.width, page.shape[0] / config.height
             results.append([Spot(tuple(float(v) for v in box * np.array([sx, sy, sx, sy])), text, score)

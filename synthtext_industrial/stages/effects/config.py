@@ -1,4 +1,8 @@
-"""The recipe's `effects` section: which post-effects, how often and how strong."""
+"""The recipe's `effects` section: which post-effects, how often and how strong.
+
+The ranges of the custom effects are the transforms' own bounds (transforms.py), so a recipe accepts exactly
+what the transform does.
+"""
 from __future__ import annotations
 
 from typing import Annotated
@@ -6,7 +10,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from ...core.config import FloatRange, IntRange, StrictModel
-from .transforms import DEFAULT_BLUR_KINDS, BlurKind
+from .transforms import (CAMERA_NOISE_BOUNDS, DEFAULT_BLUR_KINDS, HIGHLIGHT_BOUNDS, PARTIAL_BLUR_BOUNDS,
+                         VIGNETTING_BOUNDS, BlurKind)
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 
@@ -15,9 +20,9 @@ class HighlightsConfig(StrictModel):
     """Reflections of lights on shiny surfaces (blobs and streaks) on random areas."""
 
     p: Probability = Field(0.3, description="chance that an image gets reflections (0 disables)")
-    count: IntRange(1, 50) = Field((1, 3), description="number of reflections per image")
-    intensity: FloatRange(0, 255) = Field((60, 200), description="light added at a reflection's core, gray levels")
-    size: FloatRange(0.001, 2) = Field(
+    count: IntRange(*HIGHLIGHT_BOUNDS["count_range"]) = Field((1, 3), description="number of reflections per image")
+    intensity: FloatRange(*HIGHLIGHT_BOUNDS["intensity_range"]) = Field((60, 200), description="light added at a reflection's core, gray levels")
+    size: FloatRange(*HIGHLIGHT_BOUNDS["size_range"]) = Field(
         (0.05, 0.35), description="blob length / streak width scale, fraction of the image's shorter side")
     streak_p: Probability = Field(0.3, description="chance that a reflection is a long streak rather than a blob")
 
@@ -29,9 +34,9 @@ class PartialBlurConfig(StrictModel):
     kinds: dict[BlurKind, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: dict(DEFAULT_BLUR_KINDS),
         description="relative weights of the blur kinds: gaussian, defocus, motion")
-    sigma: FloatRange(0.1, 50) = Field((1, 4), description="blur strength, kernel standard deviation in pixels")
-    area: FloatRange(0.001, 1) = Field((0.1, 0.5), description="blurred area, fraction of the image area")
-    feather: FloatRange(0.01, 1) = Field((0.2, 0.6), description="soft edge width, fraction of the ellipse's size")
+    sigma: FloatRange(*PARTIAL_BLUR_BOUNDS["sigma_range"]) = Field((1, 4), description="blur strength, kernel standard deviation in pixels")
+    area: FloatRange(*PARTIAL_BLUR_BOUNDS["area_range"]) = Field((0.1, 0.5), description="blurred area, fraction of the image area")
+    feather: FloatRange(*PARTIAL_BLUR_BOUNDS["feather_range"]) = Field((0.2, 0.6), description="soft edge width, fraction of the ellipse's size")
 
     @field_validator("kinds")
     @classmethod
@@ -45,10 +50,10 @@ class NoiseConfig(StrictModel):
     """Camera sensor noise on the whole image."""
 
     p: Probability = Field(0.8, description="chance that an image gets noise (0 disables)")
-    gaussian_sigma: FloatRange(0, 100) = Field((2, 8), description="read noise standard deviation, gray levels")
-    shot: FloatRange(0, 20) = Field(
+    gaussian_sigma: FloatRange(*CAMERA_NOISE_BOUNDS["gaussian_sigma_range"]) = Field((2, 8), description="read noise standard deviation, gray levels")
+    shot: FloatRange(*CAMERA_NOISE_BOUNDS["shot_gain_range"]) = Field(
         (0, 0.5), description="shot noise gain: variance = shot * intensity (0.5 gives std 11 at white)")
-    salt_pepper: FloatRange(0, 0.5) = Field((0, 0.002), description="fraction of pixels set to black or white")
+    salt_pepper: FloatRange(*CAMERA_NOISE_BOUNDS["salt_pepper_range"]) = Field((0, 0.002), description="fraction of pixels set to black or white")
 
 
 class ToneConfig(StrictModel):
@@ -64,7 +69,7 @@ class VignettingConfig(StrictModel):
     """Lens vignetting: darker corners."""
 
     p: Probability = Field(0.3, description="chance that an image gets vignetting (0 disables)")
-    strength: FloatRange(0, 1) = Field((0.1, 0.4), description="fraction of brightness lost in the corners")
+    strength: FloatRange(*VIGNETTING_BOUNDS["strength_range"]) = Field((0.1, 0.4), description="fraction of brightness lost in the corners")
 
 
 class JpegConfig(StrictModel):

@@ -32,6 +32,19 @@ DEFAULT_BLUR_KINDS = {"gaussian": 1.0, "defocus": 1.0, "motion": 1.0}
 # cv2.setRNGSeed takes a C int.
 CV2_SEED_LIMIT = 2**31 - 1
 
+# The allowed [min, max] of every ranged argument, both ends inclusive: the one source of these bounds. Each
+# transform's InitSchema checks them, and the recipe's effects section (config.py) is built from them.
+HIGHLIGHT_BOUNDS = {"count_range": (1, 50), "intensity_range": (0, 255), "size_range": (0.001, 2)}
+PARTIAL_BLUR_BOUNDS = {"sigma_range": (0.1, 50), "area_range": (0.001, 1), "feather_range": (0.01, 1)}
+CAMERA_NOISE_BOUNDS = {"gaussian_sigma_range": (0, 100), "shot_gain_range": (0, 20), "salt_pepper_range": (0, 0.5)}
+VIGNETTING_BOUNDS = {"strength_range": (0, 1)}
+
+
+def _range(bounds: dict, name: str, kind: type = float):
+    """The InitSchema type of a ranged argument: a nondecreasing pair within bounds[name]."""
+    return Annotated[tuple[kind, kind], AfterValidator(check_range_bounds(*bounds[name])),
+                     AfterValidator(nondecreasing)]
+
 
 class Highlight(ImageOnlyTransform):
     """Specular reflection of lights on metal, plastic or film: soft blobs and long streaks.
@@ -52,17 +65,9 @@ class Highlight(ImageOnlyTransform):
     """
 
     class InitSchema(BaseTransformInitSchema):
-        count_range: Annotated[
-            tuple[int, int], AfterValidator(check_range_bounds(1, 50)), AfterValidator(nondecreasing)
-        ]
-        intensity_range: Annotated[
-            tuple[float, float], AfterValidator(check_range_bounds(0, 255)), AfterValidator(nondecreasing)
-        ]
-        size_range: Annotated[
-            tuple[float, float],
-            AfterValidator(check_range_bounds(0, 2, min_inclusive=False)),
-            AfterValidator(nondecreasing),
-        ]
+        count_range: _range(HIGHLIGHT_BOUNDS, "count_range", int)
+        intensity_range: _range(HIGHLIGHT_BOUNDS, "intensity_range")
+        size_range: _range(HIGHLIGHT_BOUNDS, "size_range")
         streak_p: float = Field(ge=0, le=1)
 
     def __init__(
@@ -124,21 +129,9 @@ class PartialBlur(ImageOnlyTransform):
 
     class InitSchema(BaseTransformInitSchema):
         kind_weights: dict[BlurKind, float] | None
-        sigma_range: Annotated[
-            tuple[float, float],
-            AfterValidator(check_range_bounds(0, 50, min_inclusive=False)),
-            AfterValidator(nondecreasing),
-        ]
-        area_range: Annotated[
-            tuple[float, float],
-            AfterValidator(check_range_bounds(0, 1, min_inclusive=False)),
-            AfterValidator(nondecreasing),
-        ]
-        feather_range: Annotated[
-            tuple[float, float],
-            AfterValidator(check_range_bounds(0, 1, min_inclusive=False)),
-            AfterValidator(nondecreasing),
-        ]
+        sigma_range: _range(PARTIAL_BLUR_BOUNDS, "sigma_range")
+        area_range: _range(PARTIAL_BLUR_BOUNDS, "area_range")
+        feather_range: _range(PARTIAL_BLUR_BOUNDS, "feather_range")
 
         @field_validator("kind_weights")
         @classmethod
@@ -200,15 +193,9 @@ class CameraNoise(ImageOnlyTransform):
     """
 
     class InitSchema(BaseTransformInitSchema):
-        gaussian_sigma_range: Annotated[
-            tuple[float, float], AfterValidator(check_range_bounds(0, 100)), AfterValidator(nondecreasing)
-        ]
-        shot_gain_range: Annotated[
-            tuple[float, float], AfterValidator(check_range_bounds(0, 20)), AfterValidator(nondecreasing)
-        ]
-        salt_pepper_range: Annotated[
-            tuple[float, float], AfterValidator(check_range_bounds(0, 0.5)), AfterValidator(nondecreasing)
-        ]
+        gaussian_sigma_range: _range(CAMERA_NOISE_BOUNDS, "gaussian_sigma_range")
+        shot_gain_range: _range(CAMERA_NOISE_BOUNDS, "shot_gain_range")
+        salt_pepper_range: _range(CAMERA_NOISE_BOUNDS, "salt_pepper_range")
 
     def __init__(
         self,
@@ -248,9 +235,7 @@ class Vignetting(ImageOnlyTransform):
     """
 
     class InitSchema(BaseTransformInitSchema):
-        strength_range: Annotated[
-            tuple[float, float], AfterValidator(check_range_bounds(0, 1)), AfterValidator(nondecreasing)
-        ]
+        strength_range: _range(VIGNETTING_BOUNDS, "strength_range")
 
     def __init__(self, strength_range: tuple[float, float] = (0.1, 0.4), p: float = 0.5):
         super().__init__(p=p)
