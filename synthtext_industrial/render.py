@@ -3,7 +3,9 @@
 background -> camera tilt -> for each text block: text, font, typography, place (layout), typeset and draw
 each character (typeset), mark (marking) -> post-effects (effects). Each stage lives in `stages/`; this
 module only passes one stage's output to the next and gathers the ground truth (`core.groundtruth`) and the
-records (the provenance). All randomness is drawn, in a fixed order, from the generator of (seed, index).
+records (the provenance). Each stage draws from its own generators of (seed, index, stage), one for the page
+and one per text block (`core.streams.SampleStreams`), so a draw added to one stage changes no other stage's
+draws.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from .core import geometry as geo
 from .core.groundtruth import Char, Field, Line, Sample
-from .core.streams import choose, choose_key, integer, sample_rng, uniform
+from .core.streams import SampleStreams, choose, choose_key, integer, uniform
 from .recipe import Recipe
 from .stages.backgrounds import sample_background
 from .stages.dotmatrix import DotMatrixSource, sample_dot_style
@@ -25,6 +27,7 @@ from .stages.text import choose_block, fill_block
 from .stages.typeset import draw_char
 
 PLACEMENT_REDRAWS = 20  # blocks drawn again when none fits a page (rare: a large block under a strong tilt)
+BLOCK_STAGES = ("text", "fonts", "typeset", "layout", "marking")  # the stages that draw per text block
 
 __all__ = ["PlacementError", "encode_image", "render_sample"]
 
@@ -37,10 +40,10 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
     and debugging) in `Sample.char_masks`. `measure_legibility` scores every character after the effects
     even when the recipe sets no floor (`audit` does; the page is the same).
     """
-    rng = sample_rng(seed, index)
+    streams = SampleStreams(seed, index)
     W, Hh = recipe.canvas.width, recipe.canvas.height
-    background, bg_record = sample_background(recipe.background, rng, W, Hh)
-    G, tilt = camera(recipe.canvas, recipe.layout, rng)
+    background, bg_record = sample_background(recipe.background, streams.page("background"), W, Hh)
+    G, tilt = camera(recipe.canvas, recipe.layout, streams.page("camera"))
     if tilt:
         background = cv2.warpPerspective(background, geo.to_cv(G), (W, Hh), flags=cv2.INTER_LINEAR,
                                          borderMode=cv2.BORDER_REFLECT_101)
@@ -52,31 +55,34 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
     block_records = []
     marked_blocks: list[MarkedBlock] = []
     typo, lay = recipe.typography, recipe.layout
-    n_blocks = integer(rng, lay.blocks)
-    empty_page = lay.empty_pages > 0 and rng.random() < lay.empty_pages  # no draw unless the recipe asks
-    blocks_left, redraws = (0 if empty_page else n_blocks), 0
+    page_layout = streams.page("layout")
+    n_blocks = integer(page_layout, lay.blocks)
+    empty_page = lay.empty_pages > 0 and page_layout.random() < lay.empty_pages  # no draw unless the recipe asks
+    blocks_left, redraws, drawn_blocks = (0 if empty_page else n_blocks), 0, 0
     while blocks_left > 0:
         blocks_left -= 1
-        template = choose_block(recipe.text, rng)
+        rng = {stage: streams.block(stage, drawn_blocks) for stage in BLOCK_STAGES}
+        drawn_blocks += 1
+        template = choose_block(recipe.text, rng["text"])
         choices = recipe.font_choices(template)
-        pick = choose(rng, range(len(choices)), [c[1] for c in choices])
+        pick = choose(rng["fonts"], range(len(choices)), [c[1] for c in choices])
         font, avoid = choices[pick][0], recipe.font_avoid(template)[pick]
-        generated = fill_block(recipe.text, template, rng, index, avoid)  # after the font: its lookalikes
-        dot_style = sample_dot_style(font, rng) if isinstance(font, DotMatrixSource) else None
-        height = uniform(rng, typo.height_px)
-        gap_em = uniform(rng, typo.char_gap)
-        aspect = quantise_aspect(uniform(rng, typo.aspect))
-        stroke = integer(rng, typo.stroke_px)
-        spacing = uniform(rng, typo.line_spacing)
-        align = choose_key(rng, lay.alignment)
-        angle = uniform(rng, lay.rotation)
-        region, rbox = region_box(recipe.canvas, lay, rng)
+        generated = fill_block(recipe.text, template, rng["text"], index, avoid)  # after the font: its lookalikes
+        dot_style = sample_dot_style(font, rng["fonts"]) if isinstance(font, DotMatrixSource) else None
+        height = uniform(rng["typeset"], typo.height_px)
+        gap_em = uniform(rng["typeset"], typo.char_gap)
+        aspect = quantise_aspect(uniform(rng["typeset"], typo.aspect))
+        stroke = integer(rng["typeset"], typo.stroke_px)
+        spacing = uniform(rng["typeset"], typo.line_spacing)
+        align = choose_key(rng["layout"], lay.alignment)
+        angle = uniform(rng["layout"], lay.rotation)
+        region, rbox = region_box(recipe.canvas, lay, rng["layout"])
         if not any(line.text.strip() for line in generated):
             continue
 
         placement, set_lines, height = place_block(generated, font, dot_style, height, aspect, gap_em, stroke,
                                                    spacing, align, angle, rbox, G, recipe.canvas, typo, lay,
-                                                   placed_boxes, rng)
+                                                   placed_boxes, rng["layout"], rng["typeset"])
         if placement is None:
             if blocks_left == 0 and not placed_boxes:  # the page would be empty: draw another block instead
                 if redraws == PLACEMENT_REDRAWS:
@@ -108,8 +114,8 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         surface = image[ry0:ry1, rx0:rx1]
         chars_ink = [CharInk(x0 - rx0, y0 - ry0, cov) for _tl, _g, x0, y0, cov, _own in drawn]
         marking, marked, _scores = legible_mark(surface, coverage, chars_ink,
-                                                 sample_marking(recipe.marking, recipe.colour, rng),
-                                                 recipe.colour.min_legibility, height, rng)
+                                                 sample_marking(recipe.marking, recipe.colour, rng["marking"]),
+                                                 recipe.colour.min_legibility, height, rng["marking"])
         image[ry0:ry1, rx0:rx1] = marked
         marked_blocks.append(MarkedBlock((rx0, ry0, rx1, ry1), chars_ink, marking["kind"] in RELIEF_KINDS,
                                          texture_sigma(height)))
@@ -136,7 +142,8 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             "position": [px, py], "marking": marking, "lines": [first_line, len(lines_out)],
         })
 
-    image, effects_record, after_effects, draws = legible_effects(recipe.effects, image, background, marked_blocks, rng,
+    image, effects_record, after_effects, draws = legible_effects(recipe.effects, image, background, marked_blocks,
+                                                                   streams.page("effects"),
                                                                    measure=measure_legibility)
     floor = recipe.effects.min_legibility
     for block, scores in zip(block_records, after_effects):

@@ -26,7 +26,7 @@ def _one_line(text, font, marking, background, colour, **typography):
                        **typography},
         "layout": {"blocks": [1, 1], "rotation": [0, 0], "perspective": [0, 0]},
         "marking": [marking],
-        "background": background,
+        "background": {"photos": [], **background},  # the named materials only, never a photo
         "colour": colour,
         "effects": NO_EFFECTS,
     })

@@ -1,7 +1,11 @@
-"""Random streams: every draw of a sample comes from a generator that is a function of (seed, index).
+"""Random streams: every draw of a sample comes from generators that are functions of (seed, index) only.
 
-`sample_rng` gives the generator of one sample; `uniform`, `integer`, `choose` and `choose_key` are the
-draws every stage makes from it; `child_seed` seeds libraries that keep their own random state.
+Each stage draws from its own stream (`SampleStreams`): one per stage for the page (background, camera,
+the number of blocks, effects) and one per stage for each text block (its text, font, typography and
+glyphs, layout, marking), derived from `SeedSequence([seed, index, stage number(, block + 1)])`. So a draw added
+to one stage changes no other stage's draws, and one block's draws do not depend on how many numbers the
+blocks before it took. `uniform`, `integer`, `choose` and `choose_key` are the draws the stages make;
+`child_seed` seeds libraries that keep their own random state.
 """
 from __future__ import annotations
 
@@ -49,9 +53,35 @@ def choose_key(rng: np.random.Generator, weights: Mapping[K, float]) -> K:
     return choose(rng, keys, [weights[k] for k in keys])
 
 
-def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of sample `index` under master `seed`: a function of (seed, index) only."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+# The number of each stage's stream. The numbers are part of every page's identity: they never change, and a new
+# stage gets a new number.
+STAGE_STREAMS = {"background": 1, "camera": 2, "layout": 3, "text": 4, "fonts": 5, "typeset": 6, "marking": 7,
+                 "effects": 8}
+
+
+def stage_rng(seed: int, index: int, stage: str, block: int | None = None) -> np.random.Generator:
+    """The generator of one stage of sample `index` under master `seed`: for the page, or for text block `block`
+    (the blocks drawn on the page, counted from 0, placed or not)."""
+    # block k adds k + 1: SeedSequence pads entropy with zeros, so a trailing 0 would give the page's stream
+    entropy = [int(seed), int(index), STAGE_STREAMS[stage]] + ([int(block) + 1] if block is not None else [])
+    return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+class SampleStreams:
+    """The random streams of one sample: `page(stage)` (the same generator on every call) and
+    `block(stage, k)` (a new generator for block k: call it once per block)."""
+
+    def __init__(self, seed: int, index: int):
+        self.seed, self.index = int(seed), int(index)
+        self._page: dict[str, np.random.Generator] = {}
+
+    def page(self, stage: str) -> np.random.Generator:
+        if stage not in self._page:
+            self._page[stage] = stage_rng(self.seed, self.index, stage)
+        return self._page[stage]
+
+    def block(self, stage: str, block: int) -> np.random.Generator:
+        return stage_rng(self.seed, self.index, stage, block)
 
 
 def child_seed(rng: np.random.Generator) -> int:

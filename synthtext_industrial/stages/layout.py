@@ -137,17 +137,19 @@ class Placement:
 def place_block(lines: list[GeneratedLine], font, dot_style: dict | None, height: float, aspect: float,
                 gap_em: float, stroke: int, spacing: float, align: str, angle: float, rbox: np.ndarray,
                 G: np.ndarray, canvas: CanvasConfig, typo: TypographyConfig, lay: LayoutConfig,
-                placed_boxes: list[np.ndarray], rng: np.random.Generator
+                placed_boxes: list[np.ndarray], rng: np.random.Generator, typeset_rng: np.random.Generator
                 ) -> tuple[Placement | None, list[TypesetLine], float]:
     """Set a block and find it a place: (placement or None, its typeset lines, the height it was set at).
 
     Text too large for its region is shrunk (never below typography.height_px min); each size gets
-    `layout.attempts` random positions, and a crowded page shrinks it further.
+    `layout.attempts` random positions, and a crowded page shrinks it further. Positions are drawn from `rng`
+    (the block's layout stream), the glyphs' own draws (dot jitter) from `typeset_rng`.
     """
     W, Hh = canvas.width, canvas.height
     placement = None
     for _shrink in range(8):
-        set_lines = typeset(lines, font, dot_style, height, aspect, gap_em * height, stroke, spacing, align, rng)
+        set_lines = typeset(lines, font, dot_style, height, aspect, gap_em * height, stroke, spacing, align,
+                            typeset_rng)
         ex0, ey0, ex1, ey1 = extent(set_lines)
         cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
         local = geo.rotate(angle) @ geo.translate(-cx, -cy)
