@@ -30,7 +30,7 @@ def main() -> None:
     import numpy as np
 
     from tests.test_trainer_text import reference_edit_distance
-    from trainers.text import ctc_greedy, edit_distance
+    from synthtext_industrial.train.text import ctc_greedy, edit_distance
 
     rng = random.Random(0)
     truths = ["".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789-/ ") for _ in range(rng.randint(5, 25)))

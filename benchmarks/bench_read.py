@@ -87,8 +87,8 @@ def main() -> None:
     import tensorflow as tf
 
     from synthtext_industrial.data import LmdbDataset, tf_dataset
-    from synthtext_industrial.dataset import load_manifest
-    from synthtext_industrial.shards import iter_shard
+    from synthtext_industrial.store.format import load_manifest
+    from synthtext_industrial.store.shards import iter_shard
 
     cv2.setNumThreads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)

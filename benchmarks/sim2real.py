@@ -76,8 +76,9 @@ def make_data(recipe, work: Path, pages: int, val_pages: int) -> None:
 
 
 def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
-    from trainers.fit_recognizer import TrainSettings, train_recognizer
-    from trainers.recognizer import RecognizerConfig
+    from synthtext_industrial.train.fit_recognizer import train_recognizer
+    from synthtext_industrial.train.loop import TrainSettings
+    from synthtext_industrial.train.recognizer import RecognizerConfig
 
     if (run / "sim2real-done.json").exists() and not args.retrain:
         print(f"seed {seed}: reusing the finished run {run}")
@@ -97,8 +98,8 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
 
 
 def read(run: Path, items: list) -> list:
-    from trainers.evaluate import predict_all
-    from trainers.fit_recognizer import load_recognizer
+    from synthtext_industrial.train.evaluate import predict_all
+    from synthtext_industrial.train.runs import load_recognizer
 
     model, config = load_recognizer(run)
     return predict_all(model, config, items)
@@ -139,7 +140,7 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     args = parse_args()
     from synthtext_industrial import load_recipe
-    from trainers.evaluate import dataset_lines, labelled_images
+    from synthtext_industrial.train.evaluate import dataset_lines, labelled_images
 
     rows, meta = load_set(args.real)
     rule = scoring_rule(args, meta)

@@ -37,9 +37,9 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/train-small", help="scratch folder for datasets and the run")
     args = parser.parse_args()
 
-    from trainers.evaluate import dataset_lines, evaluate_recognizer
-    from trainers.fit_recognizer import TrainSettings, train_recognizer
-    from trainers.recognizer import RecognizerConfig
+    from synthtext_industrial.train.evaluate import dataset_lines, evaluate_recognizer
+    from synthtext_industrial.train.fit_recognizer import TrainSettings, train_recognizer
+    from synthtext_industrial.train.recognizer import RecognizerConfig
 
     work = Path(args.work)
     if work.exists() and not (work / "train" / "manifest.json").exists() and any(work.iterdir()):

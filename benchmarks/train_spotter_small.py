@@ -37,10 +37,10 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/spotter-bench", help="scratch folder for datasets and the run")
     args = parser.parse_args()
 
-    from trainers.evaluate_spotter import evaluate_spotter
-    from trainers.fit_recognizer import TrainSettings
-    from trainers.fit_spotter import train_spotter
-    from trainers.spotter import SpotterConfig
+    from synthtext_industrial.train.evaluate_spotter import evaluate_spotter
+    from synthtext_industrial.train.fit_recognizer import TrainSettings
+    from synthtext_industrial.train.fit_spotter import train_spotter
+    from synthtext_industrial.train.spotter import SpotterConfig
 
     work = Path(args.work)
     if work.exists() and not (work / "train" / "manifest.json").exists() and any(work.iterdir()):

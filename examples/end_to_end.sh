@@ -43,7 +43,7 @@ echo "== 5. standalone inference on generated line images, against the Keras mod
 import sys
 from pathlib import Path
 import cv2
-from trainers.evaluate import dataset_lines
+from synthtext_industrial.train.evaluate import dataset_lines
 out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
 for k, (_, image, _) in enumerate(dataset_lines(sys.argv[1], limit=8)):
     cv2.imwrite(str(out / f"line{k}.png"), image)

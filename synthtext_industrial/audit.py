@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .core.config import RecipeError
 from .recipe import Recipe
 from .render import render_sample
 
@@ -131,3 +132,22 @@ def _arrange(tiles: list[np.ndarray]) -> np.ndarray:
     height = TILE_HEIGHT + CAPTION
     return np.vstack([np.hstack(r + [np.full((height, SHEET_WIDTH - sum(t.shape[1] for t in r), 3), 255, np.uint8)])
                       for r in rows])
+
+
+def sample_problems(recipe, samples: int = 8, seed: int = 0) -> list[str]:
+    """Render the first `samples` pages and name each one without text that the recipe did not ask for.
+
+    The proof above covers the text; this covers the rest of what placement depends on (camera tilt,
+    several blocks on one page) on a few real pages.
+    """
+    from .render import render_sample
+    problems = []
+    for index in range(samples):
+        try:
+            sample = render_sample(recipe, seed, index)
+        except RecipeError as error:
+            problems.append(str(error).removeprefix(f"{recipe.source}: "))
+            continue
+        if not sample.lines and not sample.records.get("empty_page"):
+            problems.append(f"sample {index} (seed {seed}) has no text, and layout.empty_pages did not ask for it")
+    return problems

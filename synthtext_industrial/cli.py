@@ -21,7 +21,8 @@ class RecipeProblem(click.ClickException):
 
 
 def _load(recipe: str, assets_root: tuple[str, ...]):
-    from .recipe import RecipeError, load_recipe
+    from .core.config import RecipeError
+    from .recipe import load_recipe
 
     try:
         return load_recipe(recipe, assets_roots=list(assets_root))
@@ -34,7 +35,7 @@ class DatasetFolder(click.Path):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and "://" in value:
-            from .remote import is_url
+            from .store.remote import is_url
 
             if is_url(value):
                 self.fail(f"{value} is a URL, but this reads a local dataset folder only: download it first (e.g. "
@@ -65,7 +66,7 @@ class OutputPath(click.Path):
 
 def _labels_file(labels: str, param_hint: str) -> None:
     """A labels.tsv must hold `path<TAB>text` lines before a model is loaded to read them."""
-    from trainers.lines import read_labels_tsv
+    from .train.lines import read_labels_tsv
 
     try:
         rows = read_labels_tsv(labels)
@@ -147,8 +148,8 @@ def _silence_native_logs() -> None:
 @ASSETS_ROOT
 def check(recipe: str, samples: int, assets_root: tuple[str, ...]) -> None:
     """Validate a recipe: schema, font coverage (by drawing), that its largest text fits, and a few pages."""
-    from .fit import sample_problems
-    from .textgen import charset
+    from .audit import sample_problems
+    from .stages.text import charset
 
     r = _load(recipe, assets_root)
     problems = sample_problems(r, samples)
@@ -162,7 +163,7 @@ def check(recipe: str, samples: int, assets_root: tuple[str, ...]) -> None:
 
 def _render(recipe, seed: int, index: int):
     """render_sample, with a page the recipe cannot fill as a recipe error (exit 2)."""
-    from .recipe import RecipeError
+    from .core.config import RecipeError
     from .render import render_sample
 
     try:
@@ -275,8 +276,9 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
     """Render N images into shards with a manifest; rerun the same command to resume, or with a larger N to extend."""
     from tqdm import tqdm
 
-    from .generate import DatasetError, DatasetRefused, generate as run
-    from .recipe import RecipeError
+    from .store.format import DatasetError
+    from .generate import DatasetRefused, generate as run
+    from .core.config import RecipeError
 
     if scheduler is not None and engine != "dask":
         raise click.BadParameter("needs --engine dask", param_hint="--scheduler")
@@ -315,7 +317,7 @@ def generate(recipe, n, output, seed, fmt, shard_size, workers, crops, engine, s
 @click.argument("dataset", type=DATASET)
 def verify(dataset) -> None:
     """Re-hash every shard and read back every record; exit 1 naming each corrupt shard and record."""
-    from .dataset import verify as run
+    from .store.verify import verify as run
 
     problems = run(dataset)
     if problems:
@@ -338,10 +340,10 @@ def inspect(dataset, preview_path, pages, max_pages) -> None:
     """Print counts, charset, sizes and text-length statistics; write a preview sheet read back from the shards."""
     import cv2
 
-    from .dataset import describe
-    from .generate import DatasetError
+    from .store.verify import describe
+    from .store.format import DatasetError
     from .preview import contact_sheet
-    from .shards import CorruptRecord
+    from .store.format import CorruptRecord
 
     try:
         description = describe(dataset, max_pages=max_pages, preview_pages=pages)
@@ -424,15 +426,15 @@ def _training_options(unit: str, batch_size: int):
 
 def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) -> dict:
     """Run a trainer with the shared options checked; its errors become one-line CLI errors."""
-    from trainers.loop import TrainSettings
+    from .train.loop import TrainSettings
 
     if weights and len(weights) != len(data):
         raise click.BadParameter(f"give one --weight per --data ({len(data)}), got {len(weights)}",
                                  param_hint="--weight")
     settings = TrainSettings(weights=list(weights) or None, max_seconds=max_minutes * 60 if max_minutes else None,
                              **settings)
-    from .generate import DatasetError
-    from .shards import CorruptRecord
+    from .store.format import DatasetError
+    from .store.format import CorruptRecord
 
     try:
         return fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
@@ -453,8 +455,8 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
                      learning_rate, schedule, patience, augment, max_minutes, seed, run, resume) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
-    from trainers.fit_recognizer import train_recognizer as fit
-    from trainers.recognizer import RecognizerConfig
+    from .train.fit_recognizer import train_recognizer as fit
+    from .train.recognizer import RecognizerConfig
 
     metrics = _fit(fit, data, weights, val, run, resume, RecognizerConfig(backbone=backbone, height=height,
                                                                           width=width), max_minutes,
@@ -479,8 +481,8 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
                   val_pages, learning_rate, schedule, patience, max_minutes, seed, run, resume) -> None:
     """Train the end-to-end text spotter (FOTS-style: shared backbone, detection and recognition heads)."""
     _need_tensorflow()
-    from trainers.fit_spotter import train_spotter as fit
-    from trainers.spotter import SpotterConfig
+    from .train.fit_spotter import train_spotter as fit
+    from .train.spotter import SpotterConfig
 
     config = SpotterConfig(backbone=backbone, height=height, width=width, roi_width=roi_width)
     metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
@@ -509,11 +511,11 @@ def predict(run, images, which, draw, beam_width) -> None:
     _need_tensorflow()
     import cv2
 
-    from trainers.spotter import run_kind
+    from .train.runs import RunError, run_kind
 
     try:
         kind = run_kind(run)
-    except FileNotFoundError as exc:
+    except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
     loaded = []
     for path in images:
@@ -522,8 +524,8 @@ def predict(run, images, which, draw, beam_width) -> None:
             raise click.BadParameter(f"cannot read {path} as an image", param_hint="IMAGES")
         loaded.append(image)
     if kind == "spotter":
-        from trainers.fit_spotter import load_spotter
-        from trainers.spotter import draw_spots, spot_pages
+        from .train.runs import load_spotter
+        from .train.spotter import draw_spots, spot_pages
 
         if draw:
             Path(draw).mkdir(parents=True, exist_ok=True)
@@ -537,8 +539,8 @@ def predict(run, images, which, draw, beam_width) -> None:
         return
     if draw:
         raise click.UsageError("--draw needs a spotter run")
-    from trainers.fit_recognizer import load_recognizer
-    from trainers.recognizer import read_lines
+    from .train.runs import load_recognizer
+    from .train.recognizer import read_lines
 
     model, config = load_recognizer(run, which)
     for path, reading in zip(images, read_lines(model, config, loaded, beam_width=beam_width)):
@@ -567,12 +569,12 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
     accuracy (a line counts if its box matches and its text is read exactly).
     """
     _need_tensorflow()
-    from trainers.evaluate import dataset_lines, evaluate_recognizer, labelled_images
-    from trainers.spotter import run_kind
+    from .train.evaluate import dataset_lines, evaluate_recognizer, labelled_images
+    from .train.runs import RunError, run_kind
 
     try:
         kind = run_kind(run)
-    except FileNotFoundError as exc:
+    except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
     if kind == "spotter":
         _evaluate_spotter(run, data, images, labels, limit, output)
@@ -603,7 +605,7 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
 
 
 def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
-    from trainers.evaluate_spotter import evaluate_spotter
+    from .train.evaluate_spotter import evaluate_spotter
 
     if data is None or images is not None or labels is not None:
         raise click.UsageError("a spotter run is evaluated on pages: give --data DATASET")
@@ -640,8 +642,9 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
 def export_command(run, out, formats, data, images, count, repeats, which, opset, no_parity, overwrite) -> None:
     """Export a trained RUN (SavedModel, ONNX, TFLite) with metadata, a parity report and a Jetson kit."""
     _need_tensorflow()
-    from trainers.export import export_run, parse_formats, run_kind
-    from trainers.parity import eval_items, format_table, parity_report
+    from .export.exporter import export_run, parse_formats
+    from .export.parity import eval_items, format_table, parity_report
+    from .train.runs import RunError, run_kind
 
     try:
         formats = parse_formats(formats)
@@ -652,8 +655,8 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
     if images and not no_parity:
         _labels_file(str(Path(images) / "labels.tsv"), "--images")
     try:
-        run_kind(run)
-    except ValueError as exc:
+        run_kind(run, trained=True)
+    except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
     try:
         if not no_parity:  # find the parity images before the slow conversions
@@ -676,8 +679,8 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def fonts(as_json: bool) -> None:
     """List the bundled fonts: category, licence and character coverage."""
-    from .dotmatrix import TABLES, DotMatrixSource, load_table
-    from .fonts import FontFace, catalog
+    from .stages.dotmatrix import TABLES, DotMatrixSource, load_table
+    from .stages.fonts import FontFace, catalog
 
     rows = []
     for info in catalog().values():

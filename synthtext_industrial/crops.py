@@ -9,49 +9,15 @@ comes out upright too.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
-from pydantic import Field
 
-from . import geometry
-from .schema import FloatRange, StrictModel, uniform
+from .core import geometry
+from .stages.framing import CropConfig, crop_rng, sample_framing
 
 MIN_HEIGHT = 8
-CROP_STREAM = 0x63726F70  # "crop": crops draw from their own stream, so framing never changes a page
-
-
-class CropConfig(StrictModel):
-    """How line crops are framed, the way a real cropper (a person, a detector) frames a line.
-
-    The defaults cut every line tight with 0.15 line heights of context per side. Real crops are often loose
-    or off-centre, with the display bezel, neighbouring marks or a label edge in frame, and taken at a low
-    resolution: widen the margins (each side is drawn apart, so loose also means off-centre) and set
-    `text_height_px` to capture them at the real pixel size. A margin is never negative: the labelled text is
-    never cut.
-    """
-
-    margin_x: FloatRange(0.0, 20.0) = Field(
-        (0.15, 0.15), description="Context left and right of the line, in line heights (each side drawn apart).")
-    margin_y: FloatRange(0.0, 5.0) = Field(
-        (0.15, 0.15), description="Context above and below the line, in line heights (each side drawn apart).")
-    text_height_px: Optional[FloatRange(4.0, 200.0)] = Field(
-        None, description="Capture the crop as if the text were this many pixels tall (then scale it back up), so "
-                          "low-resolution blur and aliasing are real; null = the rendered resolution.")
-
-
-def crop_rng(seed: int, index: int) -> np.random.Generator:
-    """The framing generator of sample `index`: its own stream of (seed, index)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index), CROP_STREAM]))
-
-
-def sample_framing(cfg: CropConfig, rng: np.random.Generator) -> dict:
-    """One line's framing: margins (left, top, right, bottom, in line heights) and capture text height."""
-    margins = [uniform(rng, cfg.margin_x), uniform(rng, cfg.margin_y), uniform(rng, cfg.margin_x),
-               uniform(rng, cfg.margin_y)]
-    return {"margins": margins,
-            "text_height_px": uniform(rng, cfg.text_height_px) if cfg.text_height_px is not None else None}
 
 
 def framed_crops(sample, cfg: CropConfig) -> list[tuple[np.ndarray, str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .groundtruth import Sample
+from .core.groundtruth import Sample
 
 GROW_PX = 1.0
 SIDE_PX = 1.5

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dotmatrix import DotMatrixSource
-from .fonts import FontFace, load_font, quantise_aspect
-from .textgen import _CLASS, _FIELD, _LITERAL, DIGITS, MONTHS, FieldSpec, GeneratedLine, TextConfig, \
-    _parse_date_format, _parse_template
+from .stages.dotmatrix import DotMatrixSource
+from .stages.fonts import FontFace, load_font, quantise_aspect
+from .stages.typeset import extent, typeset
+from .stages.text import (CLASS, LITERAL, DIGITS, MONTHS, FieldSpec, GeneratedLine, TextConfig,
+                          parse_date_format, parse_template)
 
 MIN_HEIGHT = 6  # the smallest typography.height_px allows
 PROBE_EM = 100  # em size at which the widths of candidate characters are compared
@@ -47,7 +48,7 @@ def _longest_field(spec: FieldSpec, widths: _Widths) -> str:
         value = _longest_template(spec.pattern, None, widths)
     elif spec.date is not None:
         digit = widths.widest(DIGITS)
-        tokens, _ = _parse_date_format(spec.date.format)
+        tokens, _ = parse_date_format(spec.date.format)
         value = "".join(text if not directive else widths.widest(MONTHS) if text == "b"
                         else "%" if text == "%" else digit * DATE_WIDTHS[text] for directive, text in tokens)
     elif spec.counter is not None:
@@ -66,10 +67,10 @@ def _longest_field(spec: FieldSpec, widths: _Widths) -> str:
 def _longest_template(template: str, cfg: TextConfig | None, widths: _Widths) -> str:
     """The widest text a template can print: every class at its longest, in its widest character."""
     parts = []
-    for token in _parse_template(template).tokens:
-        if token[0] == _LITERAL:
+    for token in parse_template(template).tokens:
+        if token[0] == LITERAL:
             parts.append(token[1])
-        elif token[0] == _CLASS:
+        elif token[0] == CLASS:
             parts.append(widths.widest(token[1]) * token[3])
         else:
             parts.append(_longest_field(cfg.fields[token[1]], widths))
@@ -117,14 +118,12 @@ class Misfit:
 
 
 def _block_size(lines: list[str], font, height: float, recipe) -> tuple[float, float]:
-    from .render import _extent, _typeset  # the renderer's own layout, so that the proof is about real pages
-
     typo = recipe.typography
     style = _worst_dot_style(font) if isinstance(font, DotMatrixSource) else None
-    set_lines = _typeset([GeneratedLine(t, ()) for t in lines], font, style, height,
+    set_lines = typeset([GeneratedLine(t, ()) for t in lines], font, style, height,
                          quantise_aspect(typo.aspect[1]), typo.char_gap[1] * height, typo.stroke_px[1],
                          typo.line_spacing[1], "left", np.random.default_rng(0))
-    x0, y0, x1, y1 = _extent(set_lines)
+    x0, y0, x1, y1 = extent(set_lines)
     return _turned(x1 - x0, y1 - y0, recipe.layout.rotation)
 
 
@@ -175,26 +174,4 @@ def fit_problems(recipe) -> list[str]:
             f"{typo.stroke_px[1]}, line_spacing up to {typo.line_spacing[1]:g}, rotation {lay.rotation[0]:g} to "
             f"{lay.rotation[1]:g} degrees) its longest form {' / '.join(m.text)!r} needs {m.size[0]:.0f} x "
             f"{m.size[1]:.0f} px, but {m.area[0]} is {m.area[1]:.0f} x {m.area[2]:.0f} px; {advice}")
-    return problems
-
-
-
-def sample_problems(recipe, samples: int = 8, seed: int = 0) -> list[str]:
-    """Render the first `samples` pages and name each one without text that the recipe did not ask for.
-
-    The proof above covers the text; this covers the rest of what placement depends on (camera tilt,
-    several blocks on one page) on a few real pages.
-    """
-    from .render import render_sample
-    from .recipe import RecipeError
-
-    problems = []
-    for index in range(samples):
-        try:
-            sample = render_sample(recipe, seed, index)
-        except RecipeError as error:
-            problems.append(str(error).removeprefix(f"{recipe.source}: "))
-            continue
-        if not sample.lines and not sample.records.get("empty_page"):
-            problems.append(f"sample {index} (seed {seed}) has no text, and layout.empty_pages did not ask for it")
     return problems

@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .groundtruth import Sample
+from .core.groundtruth import Sample
 
 LINE_COLOUR = (40, 220, 40)  # BGR
 CHAR_COLOUR = (0, 140, 255)

@@ -17,22 +17,18 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, Discriminator, Field, PrivateAttr, Tag, ValidationError
 
-from . import textgen
-from .assets import bundled_dir, bundled_roots
-from .backgrounds import BackgroundConfig
-from .crops import CropConfig
-from .display import DisplayConfig
-from .dotmatrix import DotMatrixSource
-from .effects import EffectsConfig
+from .stages import text as textgen
+from .core.assets import bundled_dir, bundled_roots
+from .stages.backgrounds import BackgroundConfig
+from .stages.dotmatrix import DotMatrixSource
+from .stages.effects import EffectsConfig
+from .stages.framing import CropConfig
+from .stages.display import DisplayConfig
 from .fit import fit_problems
-from .fonts import FontFace, TrueTypeSource, axis_problem, describe_missing, lookalikes_to_avoid
-from .layout import CanvasConfig, LayoutConfig, TypographyConfig
-from .marking import ColourConfig, InkjetStyle, MarkingStyle
-from .schema import StrictModel
-
-
-class RecipeError(ValueError):
-    """A mistake in a recipe, worded for the person who wrote it."""
+from .stages.fonts import FontFace, TrueTypeSource, axis_problem, describe_missing, lookalikes_to_avoid
+from .stages.layout import CanvasConfig, LayoutConfig, TypographyConfig
+from .stages.marking import ColourConfig, InkjetStyle, MarkingStyle
+from .core.config import RecipeError, StrictModel
 
 
 def _font_kind(value: Any) -> str:

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from synthtext_industrial.assets import bundled_dir
-from synthtext_industrial.backgrounds import (
-    ATLAS_FLAT_REGIONS, MATERIALS, PHOTO_EXTENSIONS, BackgroundConfig, apply_tone, load_gray_photo,
-    sample_background,
-)
+from synthtext_industrial.core.assets import bundled_dir
+from synthtext_industrial.stages.backgrounds import (ATLAS_FLAT_REGIONS, MATERIALS, PHOTO_EXTENSIONS,
+                                                     BackgroundConfig, apply_tone, load_gray_photo,
+                                                     sample_background)
 
 MATERIAL_NAMES = [
     "brushed_metal", "anodized_aluminium", "blasted_metal", "painted_metal", "plastic_black", "plastic_white",

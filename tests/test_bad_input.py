@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from synthtext_industrial import RecipeError, load_recipe, recipe_from_dict, render_sample
 from synthtext_industrial.cli import main
-from synthtext_industrial.render import PlacementError
+from synthtext_industrial.stages.layout import PlacementError
 
 from .recipe_fuzz import FAILS_IN_USE, REPO, SMALL_TEXT, failing_in_use, outcome, write_fixtures
 

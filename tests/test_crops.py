@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import synthtext_industrial as sti
-from synthtext_industrial import geometry
+from synthtext_industrial.core import geometry
 from synthtext_industrial.crops import line_crop, line_crops
 
 

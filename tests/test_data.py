@@ -13,9 +13,10 @@ import pytest
 
 from synthtext_industrial import line_crops, recipe_from_dict, render_sample
 from synthtext_industrial.data import CROP_FEATURES, PAGE_FEATURES, LmdbDataset, tf_dataset
-from synthtext_industrial.generate import DatasetError, generate
-from synthtext_industrial.lmdb_store import borrowed_reader, record_digest
-from synthtext_industrial.shards import CorruptRecord
+from synthtext_industrial.store.format import DatasetError
+from synthtext_industrial.generate import generate
+from synthtext_industrial.store.lmdb_store import borrowed_reader, record_digest
+from synthtext_industrial.store.format import CorruptRecord
 
 TINY = {"canvas": {"width": 320, "height": 240, "encoding": {"format": "jpeg", "quality": 95}},
         "typography": {"height_px": [16, 30]},

@@ -16,9 +16,10 @@ import lmdb
 import pytest
 
 from synthtext_industrial import recipe_from_dict
-from synthtext_industrial.data import dtrb_character, dtrb_options
+from synthtext_industrial.store.readers import dtrb_character
+from synthtext_industrial.data import dtrb_options
 from synthtext_industrial.generate import generate
-from synthtext_industrial.shards import iter_shard
+from synthtext_industrial.store.shards import iter_shard
 
 SENSITIVE = string.printable[:-6]  # train.py: `if opt.sensitive: opt.character = string.printable[:-6]`
 

@@ -8,15 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from synthtext_industrial.effects import (
-    CameraNoise,
-    EffectsConfig,
-    Highlight,
-    PartialBlur,
-    Vignetting,
-    apply_effects,
-    build_effects,
-)
+from synthtext_industrial.stages.effects import (CameraNoise, EffectsConfig, Highlight, PartialBlur, Vignetting,
+                                                 apply_effects, build_effects)
 
 EXAMPLE_YAML = """
 effects:
@@ -317,7 +310,7 @@ def test_camera_noise_kept_for_the_next_image_is_the_noise_it_would_draw():
     must give exactly what drawing it again gives, for any image, and never leak into another seed."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from synthtext_industrial.effects import apply_camera_noise
+    from synthtext_industrial.stages.effects import apply_camera_noise
 
     rng = np.random.default_rng(0)
     page, plain = (rng.integers(0, 256, (130, 170), dtype=np.uint8) for _ in range(2))

@@ -22,11 +22,13 @@ from click.testing import CliRunner  # noqa: E402
 from synthtext_industrial import recipe_from_dict  # noqa: E402
 from synthtext_industrial.cli import main  # noqa: E402
 from synthtext_industrial.generate import generate  # noqa: E402
-from trainers.evaluate import dataset_lines  # noqa: E402
-from trainers.export import FORMATS, KIT, export_run, parse_formats  # noqa: E402
-from trainers.fit_recognizer import TrainSettings, load_recognizer, train_recognizer  # noqa: E402
-from trainers.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
-from trainers.recognizer import RecognizerConfig, preprocess_line, read_lines  # noqa: E402
+from synthtext_industrial.train.evaluate import dataset_lines  # noqa: E402
+from synthtext_industrial.export.exporter import FORMATS, KIT, export_run, parse_formats  # noqa: E402
+from synthtext_industrial.train.fit_recognizer import TrainSettings, train_recognizer
+from synthtext_industrial.train.runs import load_recognizer  # noqa: E402
+from synthtext_industrial.export.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
+from synthtext_industrial.train.portable import preprocess  # noqa: E402
+from synthtext_industrial.train.recognizer import RecognizerConfig, read_lines  # noqa: E402
 
 TINY = {"canvas": {"width": 320, "height": 160}, "typography": {"height_px": [24, 30]},
         "text": {"blocks": [{"lines": ["{9:4}"]}]}}
@@ -126,7 +128,7 @@ def test_onnx_has_native_lstm_and_dynamic_batch(exported, tmp_path):
     assert together.shape == (5, 16, 11) and np.abs(together - alone).max() < 1e-4
 
     # opset 13 for TensorRT 8.2 (Jetson Nano): same ops, same logits
-    from trainers.export import export_onnx
+    from synthtext_industrial.export.exporter import export_onnx
 
     model, config = load_recognizer(root / "run", "last")
     info = export_onnx(model, config, tmp_path / "13.onnx", opset=13)
@@ -139,7 +141,7 @@ def test_savedmodel_signature_takes_uint8_and_returns_text(exported):
     root, _ = exported
     model, config = load_recognizer(root / "run", "last")
     lines = [image for _, image, _ in dataset_lines(root / "data", limit=16)]
-    batch = np.stack([preprocess_line(im, 32, 64) for im in lines]).astype(np.uint8)
+    batch = np.stack([preprocess(im, 32, 64) for im in lines]).astype(np.uint8)
     serve = tf.saved_model.load(str(root / "export" / "savedmodel")).signatures["serving_default"]
     out = serve(image=tf.constant(batch))
     texts = [t.decode() for t in out["text"].numpy()]
@@ -147,13 +149,13 @@ def test_savedmodel_signature_takes_uint8_and_returns_text(exported):
     assert out["labels"].shape == (16, 16) and out["scores"].numpy().max() <= 1.0
 
 
-def test_standalone_preprocessing_equals_preprocess_line():
+def test_standalone_preprocessing_equals_the_trainers():
     infer = load_infer()
     rng = np.random.default_rng(1)
     meta = {"input": {"height": 32, "width": 96}}
     for shape in [(20, 50), (32, 96), (33, 40), (80, 300), (7, 500), (64, 64, 3)]:
         image = rng.integers(0, 256, shape, dtype=np.uint8)
-        assert np.array_equal(infer.preprocess(image, meta), preprocess_line(image, 32, 96)), shape
+        assert np.array_equal(infer.model_input(image, meta), preprocess(image, 32, 96)), shape
 
 
 def test_standalone_script_runs_without_tensorflow(exported, tmp_path):

@@ -6,8 +6,8 @@ import string
 import numpy as np
 import pytest
 
-from synthtext_industrial.dotmatrix import DotMatrixSource, dot_glyph, load_table, sample_dot_style
-from synthtext_industrial.fonts import FontFace, catalog, height_per_em, truetype_glyph
+from synthtext_industrial.stages.dotmatrix import DotMatrixSource, dot_glyph, load_table, sample_dot_style
+from synthtext_industrial.stages.fonts import FontFace, catalog, height_per_em, truetype_glyph
 
 PRINTABLE = string.ascii_letters + string.digits + "-/.:#"
 
@@ -88,8 +88,8 @@ def test_axis_tags_set_the_axes_they_name():
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from synthtext_industrial.assets import bundled_dir
-    from synthtext_industrial.fonts import FontFace, load_font
+    from synthtext_industrial.core.assets import bundled_dir
+    from synthtext_industrial.stages.fonts import FontFace, load_font
 
     path = str(next(bundled_dir("fonts").glob("doto/*.ttf")))
 

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from synthtext_industrial import recipe_from_dict
-from synthtext_industrial.dataset import verify
-from synthtext_industrial.generate import FAULT_ENV, DatasetError, generate
+from synthtext_industrial.store.verify import verify
+from synthtext_industrial.generate import FAULT_ENV, generate
+from synthtext_industrial.store.format import DatasetError
 
 TINY = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [16, 30]},
         "text": {"blocks": [{"lines": ["{X:6}"]}, {"lines": ["LOT {9:4}", "{A:3}"]}]}}
@@ -215,7 +216,7 @@ def flip_byte_inside(path: Path, needle: bytes) -> None:
 
 @pytest.mark.parametrize("fmt", ["lmdb", "tfrecord"])
 def test_verify_names_the_corrupt_record(tmp_path, fmt):
-    from synthtext_industrial.shards import iter_shard
+    from synthtext_industrial.store.shards import iter_shard
 
     generate(recipe_from_dict(TINY), tmp_path / "ds", n=6, seed=1, fmt=fmt, shard_size=3, workers=1)
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())

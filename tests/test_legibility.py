@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from synthtext_industrial import recipe_from_dict, render_sample
 from synthtext_industrial.cli import main
-from synthtext_industrial.effects import apply_highlights
-from synthtext_industrial.legibility import CharInk, char_legibility, legibility
+from synthtext_industrial.stages.effects import apply_highlights
+from synthtext_industrial.stages.legibility import CharInk, char_legibility, legibility
 
 NO_EFFECTS = {"min_legibility": 0, **{name: {"p": 0} for name in
                                       ("highlights", "partial_blur", "noise", "tone", "vignetting", "jpeg")}}
@@ -26,7 +26,7 @@ def _one_line(text, font, marking, background, colour, **typography):
                        **typography},
         "layout": {"blocks": [1, 1], "rotation": [0, 0], "perspective": [0, 0]},
         "marking": [marking],
-        "background": background,
+        "background": {"photos": [], **background},  # the named materials only, never a photo
         "colour": colour,
         "effects": NO_EFFECTS,
     })

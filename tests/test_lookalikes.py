@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from synthtext_industrial import RecipeError, load_recipe
-from synthtext_industrial.fonts import catalog, lookalikes_to_avoid
+from synthtext_industrial.stages.fonts import catalog, lookalikes_to_avoid
 from synthtext_industrial.render import render_sample
-from synthtext_industrial.textgen import TextConfig, fill_block
+from synthtext_industrial.stages.text import TextConfig, fill_block
 
 RECIPE = """
 version: 1

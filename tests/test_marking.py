@@ -6,17 +6,9 @@ import pytest
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from synthtext_industrial.marking import (
-    ColourConfig,
-    InkjetStyle,
-    LaserStyle,
-    MarkingStyle,
-    ThermalStyle,
-    apply_marking,
-    resolve_colour,
-    sample_marking,
-)
-from synthtext_industrial.schema import StrictModel
+from synthtext_industrial.stages.marking import (ColourConfig, InkjetStyle, LaserStyle, MarkingStyle, ThermalStyle,
+                                                 apply_marking, resolve_colour, sample_marking)
+from synthtext_industrial.core.config import StrictModel
 
 STYLE = TypeAdapter(MarkingStyle)
 DARK = ColourConfig(polarity={"dark_on_light": 1, "light_on_dark": 0})
@@ -311,7 +303,7 @@ def busy(value: int, spread: int, shape=(120, 200), seed=0) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["laser", "engrave", "inkjet"])
 def test_legibility_grows_with_the_mark_and_falls_with_the_texture(kind):
-    from synthtext_industrial.legibility import legibility
+    from synthtext_industrial.stages.legibility import legibility
 
     coverage = text_coverage()
     style = ({"kind": kind, "contrast": [30, 30]} if kind != "engrave"
@@ -328,16 +320,16 @@ def test_legibility_grows_with_the_mark_and_falls_with_the_texture(kind):
 
 @pytest.mark.parametrize("kind", ["laser", "engrave", "thermal"])
 def test_a_drowned_mark_is_strengthened_to_the_floor(kind):
-    from synthtext_industrial.legibility import CharInk, chars_legibility
-    from synthtext_industrial.render import _legible_mark
+    from synthtext_industrial.stages.legibility import CharInk, chars_legibility
+    from synthtext_industrial.stages.marking import legible_mark
 
     coverage, surface = text_coverage(), busy(128, 12)
     chars = [CharInk(0, 0, coverage)]
     style = {"kind": kind, "contrast": [10, 10]} if kind != "engrave" else {"kind": kind, "depth": [0.1, 0.1]}
     params = sample_marking([STYLE.validate_python(style)], ColourConfig(), np.random.default_rng(0))
-    faint, faint_image, _ = _legible_mark(surface, coverage, chars, params, 0.0, 60, np.random.default_rng(1))
+    faint, faint_image, _ = legible_mark(surface, coverage, chars, params, 0.0, 60, np.random.default_rng(1))
     assert faint["legibility"] < 3
-    record, image, scores = _legible_mark(surface, coverage, chars, params, 6.0, 60, np.random.default_rng(1))
+    record, image, scores = legible_mark(surface, coverage, chars, params, 6.0, 60, np.random.default_rng(1))
     assert record["legibility"] >= 6.0 and "strengthened" in record["adjusted"]
     relief = kind == "engrave"
     assert record["legibility"] == pytest.approx(min(chars_legibility(surface, image, chars, relief, 10.0)),
@@ -347,20 +339,20 @@ def test_a_drowned_mark_is_strengthened_to_the_floor(kind):
 
 
 def test_a_floor_out_of_reach_keeps_the_strongest_mark_and_says_so():
-    from synthtext_industrial.render import _legible_mark
+    from synthtext_industrial.stages.marking import legible_mark
 
-    from synthtext_industrial.legibility import CharInk
+    from synthtext_industrial.stages.legibility import CharInk
 
     coverage, surface = text_coverage(), busy(128, 60)  # texture as strong as any mark can be
     params = sample_marking([STYLE.validate_python({"kind": "laser"})], ColourConfig(), np.random.default_rng(0))
-    record, _image, _ = _legible_mark(surface, coverage, [CharInk(0, 0, coverage)], params, 50.0, 60,
+    record, _image, _ = legible_mark(surface, coverage, [CharInk(0, 0, coverage)], params, 50.0, 60,
                                       np.random.default_rng(1))
     assert record["legibility"] < 50.0 and record["contrast"] == 255.0
 
 
 def test_one_washed_out_character_makes_the_weakest_character_illegible():
     """A highlight over one character of three barely moves the line's RMS change but wipes out that character."""
-    from synthtext_industrial.legibility import CharInk, chars_legibility, legibility
+    from synthtext_industrial.stages.legibility import CharInk, chars_legibility, legibility
 
     surface = busy(120, 4)
     coverage = np.zeros(surface.shape, np.uint8)

@@ -21,13 +21,14 @@ import pytest
 from fsspec.registry import known_implementations
 from click.testing import CliRunner
 
-from synthtext_industrial import generate as generate_module
+from synthtext_industrial.generate import faults, writer
 from synthtext_industrial import recipe_from_dict
 from synthtext_industrial.cli import main
-from synthtext_industrial.dataset import verify
-from synthtext_industrial.generate import FAULT_ENV, DatasetError, generate
-from synthtext_industrial.remote import RemoteFolder, RemoteLock
-from synthtext_industrial.shards import shard_hash
+from synthtext_industrial.store.verify import verify
+from synthtext_industrial.generate import FAULT_ENV, generate
+from synthtext_industrial.store.format import DatasetError
+from synthtext_industrial.store.remote import RemoteFolder, RemoteLock
+from synthtext_industrial.store.shards import shard_hash
 
 from .test_generate import TINY
 
@@ -101,7 +102,7 @@ def test_dask_threads_to_a_memory_url_write_what_the_local_engine_writes(tmp_pat
 
 def fail_at_upload(monkeypatch, shard: int) -> None:
     """Make the upload of the given shard (0-based) fail after its objects are up, before the manifest lists it."""
-    real, seen = generate_module._fault, []
+    real, seen = faults.fault, []
 
     def fault(point: str) -> None:
         if point == "uploaded":
@@ -110,7 +111,7 @@ def fail_at_upload(monkeypatch, shard: int) -> None:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(point)
 
-    monkeypatch.setattr(generate_module, "_fault", fault)
+    monkeypatch.setattr(faults, "fault", fault)
 
 
 @pytest.mark.parametrize("fmt", ["lmdb", "tfrecord"])
@@ -217,14 +218,14 @@ def test_a_live_lock_is_refused_a_stale_one_taken_over_and_a_takeover_stops_the_
     assert store.fs.cat_file(store.path(".lock")) == b""
     # a second run takes the lock while this one uploads: this one stops before writing the manifest again
     intruder = {"run": "new", "host": "elsewhere", "pid": 1, "heartbeat": 1e12}
-    real = generate_module._fault
+    real = faults.fault
 
     def fault(point: str) -> None:
         if point == "uploaded":
             store.fs.pipe_file(store.path(".lock"), json.dumps(intruder).encode())
         real(point)
 
-    monkeypatch.setattr(generate_module, "_fault", fault)
+    monkeypatch.setattr(faults, "fault", fault)
     with pytest.raises(DatasetError, match="another generate run took over"):
         generate(recipe, url, n=4, seed=1, shard_size=2, workers=1, overwrite=True)
     assert json.loads(store.fs.cat_file(store.path(".lock")))["run"] == "new"  # not clobbered on the way out
@@ -234,7 +235,7 @@ def test_a_missing_package_is_named_before_anything_is_rendered(monkeypatch, tmp
     def no_render(*args, **kwargs):
         raise AssertionError("rendered before the URL was checked")
 
-    monkeypatch.setattr(generate_module, "render_record", no_render)
+    monkeypatch.setattr(writer, "render_record", no_render)
     monkeypatch.setitem(known_implementations, "fakeproto",
                         {"class": "fakeprotofs_not_installed.FakeFileSystem",
                          "err": "Install fakeprotofs_not_installed to access fakeproto"})

@@ -28,10 +28,12 @@ from hypothesis import strategies as st
 from synthtext_industrial import load_recipe, recipe_from_dict, render_sample
 from synthtext_industrial.cli import main
 from synthtext_industrial.data import LmdbDataset
-from synthtext_industrial.dataset import verify
-from synthtext_industrial.generate import FAULT_ENV, DatasetError, _lock, generate
-from synthtext_industrial.lmdb_store import ShardWriter, content_hash
-from synthtext_industrial.shards import CorruptRecord
+from synthtext_industrial.store.verify import verify
+from synthtext_industrial.generate import FAULT_ENV, generate
+from synthtext_industrial.store.format import DatasetError
+from synthtext_industrial.generate.run import lock_folder
+from synthtext_industrial.store.lmdb_store import ShardWriter, content_hash
+from synthtext_industrial.store.format import CorruptRecord
 
 from .recipe_fuzz import BASES, _get, bad_value, outcome, paths, recipe_case
 from .test_generate import TINY, file_bytes, shard_hashes
@@ -237,7 +239,7 @@ def same_dataset(a: Path, b: Path) -> None:
 
 def assert_no_partial_under_final_names(out: Path, fmt: str) -> None:
     """Every shard under a final name opens and holds every record it says it has."""
-    from synthtext_industrial.shards import iter_shard
+    from synthtext_industrial.store.shards import iter_shard
 
     for kind, folder in (("images", "lmdb" if fmt == "lmdb" else "tfrecord"), ("crops", "crops")):
         for path in sorted((out / folder).glob("shard-*")):
@@ -402,7 +404,7 @@ def test_a_second_run_into_the_same_folder_is_refused(tiny_recipe, tmp_path):
         first.send_signal(signal.SIGINT)
         first.wait(timeout=300)
     assert first.returncode == 130
-    held = _lock(out)  # and in-process, with the library call
+    held = lock_folder(out)  # and in-process, with the library call
     try:
         with pytest.raises(DatasetError, match="another generate run"):
             generate(recipe_from_dict(TINY), out, n=24, seed=4, shard_size=3, workers=1)

@@ -15,11 +15,11 @@ from click.testing import CliRunner  # noqa: E402
 from synthtext_industrial import recipe_from_dict  # noqa: E402
 from synthtext_industrial.cli import main  # noqa: E402
 from synthtext_industrial.generate import generate  # noqa: E402
-from trainers.evaluate_spotter import PageSpots, match_boxes, score_pages  # noqa: E402
-from trainers.fit_recognizer import TrainSettings  # noqa: E402
-from trainers.fit_spotter import page_batches, train_spotter  # noqa: E402
-from trainers.spotter import (STRIDE, Spotter, SpotterConfig, decode_boxes, encode_targets,  # noqa: E402
-                              feature_pyramid)
+from synthtext_industrial.train.evaluate_spotter import PageSpots, match_boxes, score_pages  # noqa: E402
+from synthtext_industrial.train.fit_recognizer import TrainSettings  # noqa: E402
+from synthtext_industrial.train.fit_spotter import page_batches, train_spotter  # noqa: E402
+from synthtext_industrial.train.spotter import (STRIDE, Spotter, SpotterConfig, decode_boxes, encode_targets,
+                                                feature_pyramid)
 
 TINY = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [36, 44]},
         "layout": {"rotation": [0, 0], "perspective": [0, 0]},
@@ -199,7 +199,7 @@ def test_train_spotter_from_the_cli(pages, tmp_path):
 
 
 def test_training_jitters_only_the_boxes_the_reader_crops(pages):
-    from trainers.fit_spotter import spotter_losses
+    from synthtext_industrial.train.fit_spotter import spotter_losses
 
     model = Spotter(tiny_config(box_jitter=0.3))
     batch = next(iter(page_batches([pages / "train"], model.config, 3, shuffle=0, repeat=False)))

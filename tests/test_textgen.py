@@ -12,14 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from synthtext_industrial.textgen import (
-    GeneratedLine,
-    TextConfig,
-    block_charset,
-    charset,
-    check_digit,
-    sample_block,
-)
+from synthtext_industrial.stages.text import (GeneratedLine, TextConfig, block_charset, charset, check_digit,
+                                              sample_block)
 
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from synthtext_industrial import recipe_from_dict, render_sample
 from synthtext_industrial.render import encode_image
-from synthtext_industrial.tfrecord_store import (CorruptRecord, TFRecordShardWriter, decode_example, encode_example,
-                                                 floats, iter_records, page_example)
+from synthtext_industrial.store.format import CorruptRecord
+from synthtext_industrial.store.tfrecord_store import (TFRecordShardWriter, decode_example, encode_example, floats,
+                                                       iter_records, page_example)
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
 values = st.one_of(

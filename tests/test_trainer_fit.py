@@ -15,8 +15,8 @@ from click.testing import CliRunner  # noqa: E402
 from synthtext_industrial import recipe_from_dict  # noqa: E402
 from synthtext_industrial.cli import main  # noqa: E402
 from synthtext_industrial.generate import generate  # noqa: E402
-from trainers.fit_recognizer import TrainSettings, train_recognizer  # noqa: E402
-from trainers.recognizer import RecognizerConfig  # noqa: E402
+from synthtext_industrial.train.fit_recognizer import TrainSettings, train_recognizer  # noqa: E402
+from synthtext_industrial.train.recognizer import RecognizerConfig  # noqa: E402
 
 TINY = {"canvas": {"width": 320, "height": 160}, "typography": {"height_px": [24, 30]},
         "text": {"blocks": [{"lines": ["{9:4}"]}]}}
@@ -62,7 +62,7 @@ def test_resume_continues_at_the_saved_step(tiny_data, tmp_path):
 
 def test_pages_without_crops_are_cut_on_the_fly(tiny_data):
     """A TFRecord dataset of pages only gives the same lines as the crops dataset of the same recipe and seed."""
-    from trainers.lines import raw_lines
+    from synthtext_industrial.train.lines import raw_lines
 
     def lines(out):  # shards are interleaved, so compare in a fixed order
         return sorted(((e["text"].numpy(), e["image"].numpy()) for e in raw_lines(out)), key=lambda x: x[0])
@@ -76,8 +76,8 @@ def test_pages_without_crops_are_cut_on_the_fly(tiny_data):
 @pytest.mark.parametrize("with_crops", [True, False], ids=["crops", "pages-cut-on-the-fly"])
 def test_lmdb_and_tfrecord_give_the_same_training_batches(tiny_data, tmp_path, with_crops):
     """The format is storage only: the same recipe and seed stream identical shuffled batches from either."""
-    from trainers.lines import training_batches
-    from trainers.text import Charset
+    from synthtext_industrial.train.lines import training_batches
+    from synthtext_industrial.train.text import Charset
 
     recipe = recipe_from_dict(TINY)
     for fmt in ("lmdb", "tfrecord"):
@@ -100,17 +100,17 @@ def test_lmdb_and_tfrecord_give_the_same_training_batches(tiny_data, tmp_path, w
 
 
 def test_training_resizes_lines_as_inference_does(tiny_data):
-    """Training batches hold exactly preprocess_line's pixels, which predict, evaluate and exports feed the model."""
-    from trainers.lines import raw_lines, training_batches
-    from trainers.recognizer import preprocess_line
-    from trainers.text import Charset
+    """Training batches hold exactly portable.preprocess's pixels, which predict, evaluate and exports feed the model."""
+    from synthtext_industrial.train.lines import raw_lines, training_batches
+    from synthtext_industrial.train.portable import preprocess
+    from synthtext_industrial.train.text import Charset
 
     lines = [(e["text"].numpy(), e["image"].numpy()) for e in raw_lines(tiny_data / "crops")][:6]
     batch = next(iter(training_batches([tiny_data / "crops"], Charset("0123456789"), 32, 64, 6, shuffle=0,
                                        repeat=False)))
     for (text, image), got, got_text in zip(lines, batch["image"].numpy(), batch["text"].numpy()):
         assert text == got_text
-        assert np.array_equal(got, preprocess_line(image, 32, 64))
+        assert np.array_equal(got, preprocess(image, 32, 64))
 
 
 def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):
@@ -143,8 +143,8 @@ def test_evaluate_and_predict_from_the_cli(tiny_data, tmp_path):
 
 
 def test_augmentation_is_repeatable_for_a_seed(tiny_data):
-    from trainers.lines import training_batches
-    from trainers.text import Charset
+    from synthtext_industrial.train.lines import training_batches
+    from synthtext_industrial.train.text import Charset
 
     def first_batch(seed):
         batches = training_batches([tiny_data / "crops"], Charset("0123456789"), 32, 64, 8, seed=seed, augment=True)
@@ -156,7 +156,7 @@ def test_augmentation_is_repeatable_for_a_seed(tiny_data):
 
 
 def test_cosine_schedule_warms_up_then_decays_to_one_percent():
-    from trainers.loop import cosine_rate
+    from synthtext_industrial.train.loop import cosine_rate
 
     settings = TrainSettings(epochs=10, steps_per_epoch=100, learning_rate=2e-3, schedule="cosine")
     rates = [cosine_rate(settings, step, 100, 0.0) for step in range(0, 1001, 10)]

@@ -6,8 +6,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from trainers.backbones import BACKBONES  # noqa: E402
-from trainers.recognizer import RecognizerConfig, build_recognizer, preprocess_line  # noqa: E402
+from synthtext_industrial.train.backbones import BACKBONES  # noqa: E402
+from synthtext_industrial.train.portable import preprocess  # noqa: E402
+from synthtext_industrial.train.recognizer import RecognizerConfig, build_recognizer  # noqa: E402
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -22,10 +23,10 @@ def test_every_backbone_keeps_a_sequence_of_width_over_stride(backbone):
         config.validate(max_label_length=config.sequence_length // 2 + 1)
 
 
-def test_preprocess_line_stretches_to_the_model_input():
+def test_preprocess_stretches_to_the_model_input():
     line = np.full((50, 300), 200, np.uint8)
     line[10:40, 20:280] = 30
-    x = preprocess_line(line, 32, 128)
+    x = preprocess(line, 32, 128)
     assert x.shape == (32, 128, 1) and x.dtype == np.float32
     assert x.min() >= 30 and x.max() <= 200 and x[16, 64, 0] == pytest.approx(30, abs=1)
 

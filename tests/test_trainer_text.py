@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainers.text import Charset, accuracy, char_accuracy, ctc_greedy, edit_distance, normalise
+from synthtext_industrial.train.text import Charset, accuracy, char_accuracy, ctc_greedy, edit_distance, normalise
 
 
 def one_hot_logits(path: list[int], classes: int) -> np.ndarray:
@@ -32,7 +32,7 @@ def test_beam_search_sums_the_paths_of_a_labelling():
     """Two steps over {A, blank}, each 0.4 / 0.6: the best path is blank-blank ("", 0.36), but "A" has three
     paths (A A, A -, - A: 0.16 + 0.24 + 0.24 = 0.64), so beam search reads "A" and greedy reads ""."""
     pytest.importorskip("tensorflow")
-    from trainers.text import ctc_beam
+    from synthtext_industrial.train.text import ctc_beam
 
     logits = np.log(np.array([[[0.4, 0.6], [0.4, 0.6]]], np.float32))
     assert ctc_greedy(logits, blank=1) == [[]]

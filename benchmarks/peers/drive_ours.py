@@ -12,7 +12,7 @@ from peer_common import REPO, Tally, parse_args
 
 sys.path.insert(0, REPO)
 import synthtext_industrial  # noqa: E402
-from synthtext_industrial.generate import render_record  # noqa: E402
+from synthtext_industrial.generate.writer import render_record  # noqa: E402
 from synthtext_industrial.recipe import load_recipe  # noqa: E402
 
 cv2.setNumThreads(1)

@@ -112,7 +112,7 @@ def edit_ops(truth: str, prediction: str) -> list[tuple[str, str]]:
 
 
 def char_accuracy(truth: str, prediction: str) -> float:
-    """1 - edit distance / longer length (the project's measure, trainers/text.py)."""
+    """1 - edit distance / longer length (the project's measure, synthtext_industrial/train/text.py)."""
     longest = max(len(truth), len(prediction))
     if not longest:
         return 1.0

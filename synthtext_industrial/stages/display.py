@@ -1,0 +1,164 @@
+"""Display devices: the text shown in an LCD/LED window, with its bezel, backlight and unlit ("ghost") segments.
+
+Meter, fuel-pump and instrument readings are not printed on a product: they are segments lit (or darkened)
+behind glass. A real crop of such a reading shows what a bare rendering of a segment font lacks: the
+window's own gray with a backlight gradient, its bezel edges, and the unlit segments faintly visible in
+every digit position, including unlit leading digits. Without them a model reads the bezel as a `1` and a
+ghost `8` as anything. None of this is labelled text: the window and the ghosts belong to the page the text
+is measured against, so they never enter the character boxes or the mask.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from ..core import geometry as geo
+from ..core.config import FloatRange, IntRange, StrictModel
+from ..core.streams import integer, uniform
+from .fonts import FontFace, height_per_em, truetype_glyph
+from .typeset import PlacedGlyph, TypesetLine, slanted
+
+GHOST_CHAR = "8"  # lights every segment of a seven- or fourteen-segment digit... in DSEG7
+GHOST_CHAR_14 = "~"  # ...and DSEG14 draws all fourteen segments for "~"
+
+
+class DisplayConfig(StrictModel):
+    """Show a block in a display window (meters, pumps, scales): glass, bezel, backlight and unlit segments."""
+
+    p: float = Field(0.0, ge=0.0, le=1.0, description="Chance that a block is shown in a display window; 0 = never "
+                                                       "(and no random draws, so other pages stay as they were).")
+    window_level: FloatRange(0.0, 255.0) = Field(
+        (110.0, 200.0), description="Gray level of the glass (LCD) or of the dark panel (LED/VFD: set it low).")
+    texture: FloatRange(0.0, 1.0) = Field(
+        (0.1, 0.4), description="How much of the surface texture shows through the glass (0 = flat glass).")
+    backlight: FloatRange(0.0, 1.0) = Field(
+        (0.0, 0.25), description="Brightness change across the window, as a fraction of its level (uneven backlight).")
+    margin_x: FloatRange(0.0, 5.0) = Field(
+        (0.3, 1.2), description="Glass left and right of the digits, in text heights (each side drawn apart).")
+    margin_y: FloatRange(0.0, 3.0) = Field(
+        (0.15, 0.6), description="Glass above and below the digits, in text heights (each side drawn apart).")
+    bezel_px: FloatRange(0.0, 200.0) = Field((3.0, 25.0), description="Width of the bezel frame around the glass, px.")
+    bezel_level: FloatRange(0.0, 255.0) = Field((0.0, 70.0), description="Gray level of the bezel.")
+    ghost: FloatRange(0.0, 0.4) = Field(
+        (0.02, 0.15), description="Contrast of the unlit segments, as a fraction of the lit segments' contrast "
+                                 "(segment fonts only: dseg7, dseg14).")
+    ghost_digits: IntRange(0, 12) = Field(
+        (0, 3), description="Unlit digit positions left of each line (a right-aligned reading with blank leading "
+                            "digits).")
+
+
+def is_segment_font(label: str) -> bool:
+    return label.lower().startswith("dseg")
+
+
+def sample_display(cfg: DisplayConfig, rng: np.random.Generator) -> dict | None:
+    """Draw whether this block is on a display and all its parameters (the block's display record)."""
+    if cfg.p <= 0 or rng.random() >= cfg.p:
+        return None
+    return {
+        "window_level": uniform(rng, cfg.window_level), "texture": uniform(rng, cfg.texture),
+        "backlight": uniform(rng, cfg.backlight), "backlight_angle": float(rng.uniform(0, 2 * np.pi)),
+        "margins": [uniform(rng, cfg.margin_x), uniform(rng, cfg.margin_y), uniform(rng, cfg.margin_x),
+                    uniform(rng, cfg.margin_y)],  # left, top, right, bottom
+        "bezel_px": uniform(rng, cfg.bezel_px), "bezel_level": uniform(rng, cfg.bezel_level),
+        "ghost": uniform(rng, cfg.ghost), "ghost_digits": integer(rng, cfg.ghost_digits),
+    }
+
+
+def window_quads(extent: tuple[float, float, float, float], height: float, record: dict,
+                 H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The glass and the bezel's outer edge as page quads, from the block-frame text extent."""
+    x0, y0, x1, y1 = extent
+    left, top, right, bottom = (m * height for m in record["margins"])
+    glass = geo.rect_quad(x0 - left, y0 - top, x1 + right, y1 + bottom)
+    b = record["bezel_px"]
+    outer = geo.rect_quad(x0 - left - b, y0 - top - b, x1 + right + b, y1 + bottom + b)
+    return geo.apply(H, glass), geo.apply(H, outer)
+
+
+def draw_window(page: np.ndarray, glass: np.ndarray, outer: np.ndarray, record: dict) -> np.ndarray:
+    """Paint the bezel and the glass (in place) and return the page. The glass keeps some surface texture and
+    has a linear backlight gradient; both edges are antialiased. Work is confined to the bezel's box."""
+    rows, cols = page.shape
+    x0, y0 = (max(int(np.floor(v)) - 1, 0) for v in outer.min(axis=0))
+    x1, y1 = min(int(np.ceil(outer[:, 0].max())) + 2, cols), min(int(np.ceil(outer[:, 1].max())) + 2, rows)
+    if x1 <= x0 or y1 <= y0:
+        return page
+    shift = np.array([x0, y0], np.float64)
+    region = page[y0:y1, x0:x1]
+    surface = region.astype(np.float32)
+    bezel_mask = _fill(outer - shift, y1 - y0, x1 - x0)
+    glass_mask = _fill(glass - shift, y1 - y0, x1 - x0)
+    inside = (glass_mask > 0.5).astype(np.uint8)
+    detail = surface - float(cv2.mean(region, mask=inside)[0] if inside.any() else surface.mean())
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    centre = glass.mean(axis=0)
+    span = max(float(np.ptp(glass[:, 0])), float(np.ptp(glass[:, 1])), 1.0)
+    angle = record["backlight_angle"]
+    ramp = ((xs - centre[0]) * np.cos(angle) + (ys - centre[1]) * np.sin(angle)) / span  # about -0.5..0.5
+    glass_tone = record["window_level"] * (1 + record["backlight"] * ramp) + record["texture"] * detail
+    bezel_tone = record["bezel_level"] + 0.3 * detail
+    out = surface * (1 - bezel_mask) + bezel_tone * bezel_mask
+    out = out * (1 - glass_mask) + glass_tone * glass_mask
+    np.clip(out, 0, 255, out=out)
+    region[:] = (out + 0.5).astype(np.uint8)
+    return page
+
+
+def _fill(quad: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Antialiased coverage (0..1) of a convex quad."""
+    mask = np.zeros((rows, cols), np.uint8)
+    cv2.fillConvexPoly(mask, np.round(quad * 16).astype(np.int32), 255, cv2.LINE_AA, shift=4)
+    return mask.astype(np.float32) / 255.0
+
+
+def apply_ghost(page: np.ndarray, plain: np.ndarray, ghost_cover: np.ndarray, lit_cover: np.ndarray,
+                marking: dict) -> None:
+    """Draw the unlit segments (in place): in `plain` all of them, in `page` those the lit text does not cover,
+    at `ghost` times the lit segments' contrast, in their polarity."""
+    if "ink_level" not in marking:
+        return
+    x, y, w, h = cv2.boundingRect(ghost_cover)
+    if w == 0:
+        return
+    box = (slice(y, y + h), slice(x, x + w))
+    shift = marking["ghost"] * (marking["ink_level"] - marking["local_mean"])
+    alpha = ghost_cover[box].astype(np.float32) / 255.0
+    for target, cover in ((plain, alpha), (page, alpha * (1 - lit_cover[box].astype(np.float32) / 255.0))):
+        out = target[box].astype(np.float32) + shift * cover
+        np.clip(out, 0, 255, out=out)
+        target[box] = (out + 0.5).astype(np.uint8)
+
+
+def ghost_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: float, stroke: int, gap: float,
+                 slant: float, record: dict) -> list[PlacedGlyph]:
+    """Unlit segments of a segment font: an all-segments glyph behind every digit position (its own glyph for
+    a decimal point or colon), plus `ghost_digits` unlit positions left of each line."""
+    if not isinstance(font, FontFace) or not is_segment_font(font.label):
+        return []
+    em = max(4, int(round(height / height_per_em(font))))
+    full = slanted(truetype_glyph(font, em, GHOST_CHAR_14 if "14" in font.label else GHOST_CHAR, stroke, aspect),
+                   slant)
+    ghosts = []
+    for tl in set_lines:
+        for g in tl.glyphs:
+            if not tl.source.text[g.char_index].isalnum():
+                continue  # a decimal point or colon: only itself, lit
+            pen, baseline = g.x - g.glyph.left, g.y - g.glyph.top
+            ghosts.append(PlacedGlyph(g.char_index, full, pen + full.left, baseline + full.top))
+        if tl.glyphs:
+            first = tl.glyphs[0]
+            pen, baseline = first.x - first.glyph.left, first.y - first.glyph.top
+            for k in range(1, record["ghost_digits"] + 1):
+                x = pen - k * (full.advance + gap)
+                ghosts.append(PlacedGlyph(-k, full, x + full.left, baseline + full.top))
+    return ghosts
+
+
+def inside_page(glyph: PlacedGlyph, H: np.ndarray, width: int, height: int) -> bool:
+    """Whether the glyph's bitmap lands wholly on the page (text is placed so; unlit ghosts may fall off it)."""
+    h, w = glyph.glyph.bitmap.shape
+    corners = geo.apply(H @ geo.translate(glyph.x, glyph.y), geo.rect_quad(0, 0, w, h))
+    return bool(np.all(np.isfinite(corners)) and corners[:, 0].min() >= 0 and corners[:, 1].min() >= 0
+                and corners[:, 0].max() <= width and corners[:, 1].max() <= height)

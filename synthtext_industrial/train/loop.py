@@ -1,0 +1,207 @@
+"""The training loop both trainers share: run folder, resume, checkpoints, epochs, best weights, stopping.
+
+A trainer (fit_recognizer, fit_spotter) brings its model, its batches, a train step and a validation;
+this module owns what must behave the same for every model: refusing to overwrite a run, resuming at
+the saved step with the same data (the input pipeline is deterministic for a seed, so the batches
+already trained on are skipped), checkpoints every 200 steps and every epoch, the best epoch's
+weights, reduce-on-plateau, early stopping, the time budget, TensorBoard and metrics.json.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..core.config import StrictModel
+from .lines import dump_json
+
+CHECKPOINT_EVERY = 200  # steps
+
+
+class TrainSettings(StrictModel):
+    """How a run trains, saved in training.json: a strict model like a recipe section."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    steps_per_epoch: int | None = None  # default: one pass over the training data
+    val_lines: int = 512  # validation lines (spotter: pages) evaluated per epoch when there is no held-out set
+    patience: int = 5  # epochs without a better validation score before stopping
+    lr_patience: int = 2  # epochs without improvement (once it reads lines at all) before the learning rate is cut
+    lr_factor: float = 0.3  # ... by this factor
+    schedule: str = "plateau"  # or "cosine": warm up, then decay to 1% over the epochs (or the time budget)
+    seed: int = 0
+    augment: bool = False
+    weights: list[float] | None = None  # per training dataset, like DTRB's batch_ratio
+    max_seconds: float | None = None  # stop after the epoch in which this much training time has passed
+
+
+@dataclass
+class Validation:
+    """One epoch's validation: metrics logged as val_<name>; the best epoch is the highest `rank`."""
+
+    metrics: dict[str, float]
+    rank: tuple[float, ...]
+    summary: str  # for the epoch's log line
+
+
+@dataclass
+class Trainer:
+    """What a model brings to the loop. `make_step(optimizer)` returns a tf.function(batch) -> dict of
+    scalar losses with a "total"; `batches` are training batches holding only what the step reads."""
+
+    model: object
+    checkpoint_items: dict
+    make_step: Callable
+    batches: object
+    validate: Callable[[], Validation]
+    unit: str  # what a batch holds: "lines" or "pages"
+    rank_names: tuple[str, ...] = field(default=("string_accuracy",))
+
+
+SCHEDULES = ("plateau", "cosine")
+WARMUP = 0.02  # of the run, for the cosine schedule
+FINAL_RATE = 0.01  # of the peak, at the end of the cosine schedule
+
+
+def cosine_rate(settings: TrainSettings, step: int, steps_per_epoch: int, elapsed: float) -> float:
+    """Learning rate of the cosine schedule: linear warm-up, then half a cosine down to 1% of the peak.
+
+    Progress is the larger of the steps done over all epochs' steps and, with a time budget, the time
+    spent over the budget (a time-bound run still ends its schedule when its time does; a resumed run
+    counts its time from the resume).
+    """
+    progress = step / max(settings.epochs * steps_per_epoch, 1)
+    if settings.max_seconds:
+        progress = max(progress, elapsed / settings.max_seconds)
+    progress = min(progress, 1.0)
+    if progress < WARMUP:
+        return settings.learning_rate * max(progress / WARMUP, 0.01)
+    decay = 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP)))
+    return settings.learning_rate * (FINAL_RATE + (1 - FINAL_RATE) * decay)
+
+
+def strategy():
+    """MirroredStrategy over every GPU when there are several, else the default strategy."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def start_run(run: Path, settings: TrainSettings, val, resume: bool, load_config: Callable,
+              new_config: Callable):
+    """(config, settings, val) of a new run, or the saved ones of the run being resumed."""
+    if resume:
+        if not (run / "config.json").exists():
+            raise FileNotFoundError(f"{run} has no config.json: nothing to resume")
+        saved = json.loads((run / "training.json").read_text())
+        settings = TrainSettings(**{**saved["settings"], "epochs": settings.epochs,
+                                    "max_seconds": settings.max_seconds})
+        return load_config(run / "config.json"), settings, val or saved.get("val")
+    if (run / "checkpoints").exists():
+        raise FileExistsError(f"{run} already holds a training run; pass --resume to continue it or choose "
+                              f"another --out")
+    return new_config(), settings, val
+
+
+def write_training_json(run: Path, model: str, data: Sequence[Path], manifests: list[dict], val,
+                        settings: TrainSettings) -> None:
+    """The command's settings and where the training data came from (recipe hashes, seeds, sizes)."""
+    dump_json(run / "training.json", {
+        "model": model,
+        "data": [{"path": str(d), "recipe_sha256": m["recipe_sha256"], "seed": m["seed"], "n": m["n"],
+                  "pages": m["counts"]["images"], "lines": m["counts"]["lines"]} for d, m in zip(data, manifests)],
+        "val": str(val) if val else None,
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.model_dump().items()},
+    })
+
+
+def fit(run: Path, trainer: Trainer, settings: TrainSettings, steps_per_epoch: int, scope, resume: bool,
+        log: Callable[[str], None]) -> dict:
+    """Train epochs until settings.epochs, early stop or the time budget; returns metrics.json's content.
+
+    `scope` is the distribution strategy the model was built under.
+    """
+    import tensorflow as tf
+
+    if settings.schedule not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {settings.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    with scope.scope():
+        optimizer = tf.keras.optimizers.Adam(settings.learning_rate, clipnorm=5.0)
+        optimizer.build(trainer.model.trainable_variables)  # slots exist before a restore: --resume restores them
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = tf.train.Checkpoint(**trainer.checkpoint_items, optimizer=optimizer, step=step,
+                                         epoch=epoch_var)
+    manager = tf.train.CheckpointManager(checkpoint, str(run / "checkpoints"), max_to_keep=2)
+    first = trainer.rank_names[0]
+    history: list[dict] = []
+    best: dict = {"epoch": -1, **{name: -1.0 for name in trainer.rank_names}}
+    if resume and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        previous = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
+        history = [h for h in previous.get("history", []) if h["epoch"] < int(epoch_var.numpy())]
+        best = previous.get("best", best)
+        log(f"resuming {run} at epoch {int(epoch_var.numpy())}, step {int(step.numpy())}")
+
+    train_step = trainer.make_step(optimizer)
+    writer = tf.summary.create_file_writer(str(run / "logs"))
+    done_in_epoch = int(step.numpy()) - int(epoch_var.numpy()) * steps_per_epoch  # of an interrupted epoch
+    stream = iter(scope.experimental_distribute_dataset(trainer.batches.skip(int(step.numpy()))))
+    started = time.perf_counter()
+    stale = len([h for h in history if h["epoch"] > best["epoch"]]) if best["epoch"] >= 0 else 0
+    while int(epoch_var.numpy()) < settings.epochs:
+        epoch = int(epoch_var.numpy())
+        t0, losses, seen = time.perf_counter(), [], 0
+        for _ in range(max(done_in_epoch, 0), steps_per_epoch):
+            if settings.schedule == "cosine":
+                optimizer.learning_rate.assign(cosine_rate(settings, int(step.numpy()), steps_per_epoch,
+                                                           time.perf_counter() - started))
+            losses.append({k: float(v) for k, v in train_step(next(stream)).items()})
+            step.assign_add(1)
+            seen += settings.batch_size
+            if int(step.numpy()) % CHECKPOINT_EVERY == 0:
+                manager.save(checkpoint_number=int(step.numpy()))
+        done_in_epoch = 0
+        seconds = time.perf_counter() - t0
+        result = trainer.validate()
+        mean = {k: float(np.mean([loss[k] for loss in losses])) for k in losses[0]} if losses else {}
+        entry = {"epoch": epoch, "step": int(step.numpy()), "loss": mean.get("total"),
+                 **{f"loss_{k}": v for k, v in mean.items() if k != "total"},
+                 **{f"val_{k}": v for k, v in result.metrics.items()},
+                 f"{trainer.unit}_per_s": seen / seconds if seconds else 0.0}
+        history.append(entry)
+        with writer.as_default():
+            for key, value in entry.items():
+                if key not in ("epoch", "step") and value is not None:
+                    tf.summary.scalar(key, value, step=int(step.numpy()))
+        if result.rank > tuple(best.get(name, -1.0) for name in trainer.rank_names):
+            best = {"epoch": epoch, **result.metrics}
+            trainer.model.save_weights(str(run / "best.weights.h5"))
+            stale = 0
+        else:
+            stale += 1
+            if settings.schedule == "plateau" and best[first] > 0 and stale % settings.lr_patience == 0:  # a plateau, once it reads at all
+                optimizer.learning_rate.assign(optimizer.learning_rate * settings.lr_factor)
+                log(f"learning rate cut to {float(optimizer.learning_rate.numpy()):.2e}")
+        entry["learning_rate"] = float(optimizer.learning_rate.numpy())
+        epoch_var.assign_add(1)
+        manager.save(checkpoint_number=int(step.numpy()))
+        dump_json(run / "metrics.json", {"history": history, "best": best, "steps_per_epoch": steps_per_epoch})
+        loss_text = (f"{mean['total']:.3f}" if list(mean) == ["total"]
+                     else " ".join(f"{k} {v:.3f}" for k, v in mean.items())) or "-"
+        log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss_text}; val {result.summary}, "
+            f"{entry[f'{trainer.unit}_per_s']:.1f} {trainer.unit}/s")
+        if stale >= settings.patience:
+            log(f"early stop: no better validation {first.replace('_', ' ')} for {stale} epochs")
+            break
+        if settings.max_seconds is not None and time.perf_counter() - started >= settings.max_seconds:
+            log(f"time budget of {settings.max_seconds:.0f} s reached")
+            break
+    return {"history": history, "best": best, "steps_per_epoch": steps_per_epoch}

@@ -1,0 +1,106 @@
+"""Preprocessing and box decoding in numpy and OpenCV only: the one code that training, evaluation, export and
+the Jetson kit run.
+
+The Jetson kit (export/jetson_kit/infer.py) must run without this package, so it carries a generated copy of
+everything below the marker line; `python tools/vendor_kit.py` writes it, and tests/test_export.py checks the
+copy byte for byte. Edit here, never in infer.py.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# ---- vendored into export/jetson_kit/infer.py from here ----
+
+
+def preprocess(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A grayscale line or page image as the model's input: [height, width, 1] float32, pixels 0-255.
+
+    Stretched to the input size (the recognizer's lines, as deep-text-recognition-benchmark does; the spotter's
+    pages), INTER_AREA when shrinking rows, else INTER_LINEAR.
+    """
+    if image.ndim == 3:
+        image = image[..., 0]
+    interpolation = cv2.INTER_AREA if image.shape[0] > height else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (width, height), interpolation=interpolation)
+    return resized.astype(np.float32)[..., None]
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix [len(a), len(b)] of boxes (x0, y0, x1, y1)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = w * h
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def decode_boxes(score: np.ndarray, geometry: np.ndarray, threshold: float, nms_iou: float, stride: int = 4,
+                 max_candidates: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes [K, 4] x0, y0, x1, y1 in input pixels, scores [K]) of one page's score [h, w(, 1)] and geometry
+    [h, w, 4] (distances to top, left, bottom, right): cells above threshold vote, locality-aware NMS merges."""
+    score = np.asarray(score).reshape(score.shape[0], score.shape[1])
+    r, c = np.nonzero(score > threshold)
+    if r.size == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    s = score[r, c]
+    order = np.argsort(-s, kind="stable")[:max_candidates]
+    r, c, s = r[order], c[order], s[order]
+    cy, cx = (r + 0.5) * stride, (c + 0.5) * stride
+    t, left, b, right = (geometry[r, c, k] for k in range(4))
+    candidates = np.stack([cx - left, cy - t, cx + right, cy + b], axis=1)
+    alive = np.ones(len(s), bool)
+    boxes, scores = [], []
+    for k in range(len(s)):
+        if not alive[k]:
+            continue
+        group = alive & (box_iou(candidates[k:k + 1], candidates)[0] > nms_iou)
+        group[k] = True
+        weights = s[group][:, None]
+        boxes.append((candidates[group] * weights).sum(axis=0) / weights.sum())
+        scores.append(float(s[group].mean()))
+        alive &= ~group
+    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
+
+
+def roi_boxes(boxes: np.ndarray, map_shape: tuple[int, int], stride: int = 4) -> np.ndarray:
+    """Boxes (x0, y0, x1, y1) in input pixels -> normalised (y0, x0, y1, x1) on the feature map (cell k's
+    centre is input pixel (k + 0.5) * stride), the convention of tf.image.crop_and_resize."""
+    rows, cols = map_shape
+    b = np.asarray(boxes, np.float32).reshape(-1, 4) / np.float32(stride) - np.float32(0.5)
+    return np.stack([b[:, 1] / np.float32(rows - 1), b[:, 0] / np.float32(cols - 1),
+                     b[:, 3] / np.float32(rows - 1), b[:, 2] / np.float32(cols - 1)], axis=1)
+
+
+def crop_and_resize(features: np.ndarray, boxes: np.ndarray, box_index: np.ndarray, size: tuple[int, int],
+                    extrapolation_value: float = 0.0) -> np.ndarray:
+    """tf.image.crop_and_resize (bilinear) in numpy: features [B, H, W, C], boxes [N, 4] normalised
+    (y0, x0, y1, x1), box_index [N] -> [N, crop_h, crop_w, C]; samples outside the map get extrapolation_value."""
+    features = np.asarray(features, np.float32)
+    _, height, width, channels = features.shape
+    ch, cw = size
+    out = np.full((len(boxes), ch, cw, channels), extrapolation_value, np.float32)
+    for n, (y0, x0, y1, x1) in enumerate(np.asarray(boxes, np.float32)):
+        image = features[int(box_index[n])]
+        ys = (y0 * (height - 1) + np.arange(ch, dtype=np.float32) * ((y1 - y0) * (height - 1) / (ch - 1))) \
+            if ch > 1 else np.array([0.5 * (y0 + y1) * (height - 1)], np.float32)
+        xs = (x0 * (width - 1) + np.arange(cw, dtype=np.float32) * ((x1 - x0) * (width - 1) / (cw - 1))) \
+            if cw > 1 else np.array([0.5 * (x0 + x1) * (width - 1)], np.float32)
+        valid_y, valid_x = (ys >= 0) & (ys <= height - 1), (xs >= 0) & (xs <= width - 1)
+        top = np.floor(ys).astype(int).clip(0, height - 1)
+        bottom = np.ceil(ys).astype(int).clip(0, height - 1)
+        left = np.floor(xs).astype(int).clip(0, width - 1)
+        right = np.ceil(xs).astype(int).clip(0, width - 1)
+        dy = (ys - np.floor(ys))[:, None, None]
+        dx = (xs - np.floor(xs))[None, :, None]
+        tl, tr = image[top][:, left], image[top][:, right]
+        bl, br = image[bottom][:, left], image[bottom][:, right]
+        upper = tl + (tr - tl) * dx
+        lower = bl + (br - bl) * dx
+        crop = upper + (lower - upper) * dy
+        mask = valid_y[:, None] & valid_x[None, :]
+        out[n][mask] = crop[mask]
+    return out

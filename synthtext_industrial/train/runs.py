@@ -1,0 +1,75 @@
+"""Training runs on disk: which model a run folder holds, and loading its trained weights.
+
+A run folder (written by `train`, see loop.py) holds config.json (`"model": "recognizer"` or `"spotter"`),
+training.json, checkpoints/, best.weights.h5, logs/ and metrics.json. `MODELS` lists the kinds; a new
+model adds its name here, its config/builder module, its fit module and a loader below.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+MODELS = ("recognizer", "spotter")
+
+
+class RunError(ValueError):
+    """A folder that is not a (trained) run written by `train`, worded for the person who named it."""
+
+
+def run_kind(run: str | Path, trained: bool = False) -> str:
+    """'recognizer' or 'spotter', from the run's config.json; with `trained`, the run must also have weights.
+
+    RunError when the folder is not a run written by `train` (no or unreadable config.json, another model),
+    or, with `trained`, holds no weights yet.
+    """
+    run = Path(run)
+    path = run / "config.json"
+    if not path.exists():
+        raise RunError(f"{run} has no config.json: not a training run")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path} is unreadable ({exc}): not a training run written by `train`") from None
+    kind = config.get("model", "recognizer") if isinstance(config, dict) else None
+    if kind not in MODELS:
+        raise RunError(f"{path} does not describe a {' or '.join(MODELS)} run written by `train`")
+    if trained and not (run / "best.weights.h5").exists() and not (run / "checkpoints").exists():
+        raise RunError(f"{run} has no trained weights yet")
+    return kind
+
+
+def load_recognizer(run: str | Path, which: str = "best"):
+    """(model, config) of a recognizer run: the best epoch's weights, or the latest checkpoint with which='last'."""
+    import tensorflow as tf
+
+    from .recognizer import RecognizerConfig, build_recognizer
+
+    run = Path(run)
+    config = RecognizerConfig.load(run / "config.json")
+    model = build_recognizer(config)
+    if which == "best" and (run / "best.weights.h5").exists():
+        model.load_weights(str(run / "best.weights.h5"))
+    else:
+        latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+        if latest is None:
+            raise FileNotFoundError(f"{run} has no trained weights yet")
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    return model, config
+
+
+def load_spotter(run: str | Path, which: str = "best"):
+    """The run's spotter: the best epoch's weights, or the latest checkpoint with which='last'."""
+    import tensorflow as tf
+
+    from .spotter import Spotter, SpotterConfig
+
+    run = Path(run)
+    model = Spotter(SpotterConfig.load(run / "config.json"))
+    if which == "best" and (run / "best.weights.h5").exists():
+        model.load_weights(run / "best.weights.h5")
+    else:
+        latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+        if latest is None:
+            raise FileNotFoundError(f"{run} has no trained weights yet")
+        tf.train.Checkpoint(**model.checkpoint_items()).restore(latest).expect_partial()
+    return model
