@@ -7,7 +7,9 @@ every character its text blocks can produce. Every problem becomes one
 """
 from __future__ import annotations
 
+import datetime
 import difflib
+import re
 import hashlib
 import types
 import typing
@@ -318,21 +320,36 @@ def resolve_recipe_path(name: str | Path) -> Path:
     raise RecipeError(f"{name}: no such recipe file (bundled recipes: {available})")
 
 
-class _Loader(yaml.SafeLoader):
-    """yaml.safe_load, except that a date that is not in the calendar (2025-02-30) stays a string.
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 
-    PyYAML raises a bare ValueError for it while reading; kept as text, the schema refuses it
-    with the field's name like any other bad value.
+
+def _read_yaml(text: str):
+    """yaml.safe_load, except that a date that is not in the calendar (2025-02-30) is read as a string.
+
+    PyYAML raises a bare ValueError for such a date while reading, with no field; read as text, the schema
+    refuses it with the field's name like any other bad value.
     """
+    try:
+        return yaml.safe_load(text)
+    except ValueError:
+        quoted = _quote_impossible_dates(text)
+        if quoted == text:
+            raise
+        return yaml.safe_load(quoted)
 
-    def construct_yaml_timestamp(self, node):
-        try:
-            return super().construct_yaml_timestamp(node)
-        except (ValueError, OverflowError):
-            return self.construct_scalar(node)
 
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+def _quote_impossible_dates(text: str) -> str:
+    """The text with every plain scalar that looks like a date but is not one put in quotes."""
+    spans = []
+    for token in yaml.scan(text):
+        if isinstance(token, yaml.ScalarToken) and token.plain and _DATE.fullmatch(token.value):
+            try:
+                datetime.date(*(int(part) for part in token.value.split("-")))
+            except ValueError:
+                spans.append((token.start_mark.index, token.end_mark.index))
+    for start, end in reversed(spans):
+        text = f"{text[:start]}'{text[start:end]}'{text[end:]}"
+    return text
 
 
 def load_recipe(path: str | Path, assets_roots: list[str | Path] | None = None) -> Recipe:
@@ -344,8 +361,8 @@ def load_recipe(path: str | Path, assets_roots: list[str | Path] | None = None) 
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{source}: cannot read the recipe: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
+        data = _read_yaml(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise RecipeError(f"{source}: not valid YAML: {exc}") from None
     except RecursionError:
         raise RecipeError(f"{source}: the recipe is nested too deeply to read") from None
