@@ -44,13 +44,7 @@ def page_batches(outs: Sequence[str | Path], config: SpotterConfig, batch_size: 
 
     streams = [tf_dataset(out, kind="images", shuffle_shards=shuffle > 0, seed=seed + k).map(
         resize, num_parallel_calls=tf.data.AUTOTUNE) for k, out in enumerate(outs)]
-    if shuffle:
-        streams = [s.shuffle(shuffle, seed=seed + k) for k, s in enumerate(streams)]
-    if len(streams) > 1:
-        streams = [s.repeat() for s in streams]
-        pages = tf.data.Dataset.sample_from_datasets(streams, weights=list(weights) if weights else None, seed=seed)
-    else:
-        pages = streams[0].repeat() if repeat else streams[0]
+    pages = line_data.mix_streams(streams, weights, shuffle, seed, repeat)
 
     def targets(quads, scale, texts):
         boxes = page_boxes(quads, float(scale[0]), float(scale[1]))

@@ -84,6 +84,19 @@ def encode_texts(charset: Charset):
     return encode
 
 
+def mix_streams(streams: list, weights: Sequence[float] | None, shuffle: int, seed: int, repeat: bool):
+    """One tf.data stream from one per dataset: each shuffled, and with several, each repeated and sampled by
+    `weights` (default: equal), like DTRB's batch_ratio."""
+    import tensorflow as tf
+
+    if shuffle:
+        streams = [s.shuffle(shuffle, seed=seed + k) for k, s in enumerate(streams)]
+    if len(streams) > 1:
+        streams = [s.repeat() for s in streams]
+        return tf.data.Dataset.sample_from_datasets(streams, weights=list(weights) if weights else None, seed=seed)
+    return streams[0].repeat() if repeat else streams[0]
+
+
 def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, width: int, batch_size: int,
                      weights: Sequence[float] | None = None, shuffle: int = 2048, seed: int = 0,
                      repeat: bool = True, augment: bool = False):
@@ -94,13 +107,7 @@ def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, 
     import tensorflow as tf
 
     streams = [raw_lines(out, shuffle_shards=shuffle > 0, seed=seed + k) for k, out in enumerate(outs)]
-    if shuffle:
-        streams = [s.shuffle(shuffle, seed=seed + k) for k, s in enumerate(streams)]
-    if len(streams) > 1:
-        streams = [s.repeat() for s in streams]
-        lines = tf.data.Dataset.sample_from_datasets(streams, weights=list(weights) if weights else None, seed=seed)
-    else:
-        lines = streams[0].repeat() if repeat else streams[0]
+    lines = mix_streams(streams, weights, shuffle, seed, repeat)
     encode = encode_texts(charset)
 
     def resize(image):  # the very function predict, evaluate and every export use: no train/serve skew
