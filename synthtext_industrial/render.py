@@ -25,7 +25,7 @@ from .stages.layout import PlacementError, camera, place_block, region_box
 from .stages.legibility import CharInk, MarkedBlock, texture_sigma
 from .stages.marking import MARK_PAD, RELIEF_KINDS, legible_mark, sample_marking
 from .stages.text import choose_block, fill_block
-from .stages.typeset import TypesetLine, draw_char, extent
+from .stages.typeset import TypesetLine, draw_char, extent, sample_segment_forms
 
 PLACEMENT_REDRAWS = 20  # blocks drawn again when none fits a page (rare: a large block under a strong tilt)
 BLOCK_STAGES = ("text", "fonts", "typeset", "layout", "display", "marking")  # the stages that draw per text block
@@ -80,12 +80,13 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         angle = uniform(rng["layout"], lay.rotation)
         region, rbox = region_box(recipe.canvas, lay, rng["layout"])
         slant = uniform(rng["typeset"], typo.slant) if tuple(typo.slant) != (0.0, 0.0) else 0.0
+        forms = sample_segment_forms(typo.segment_forms, font, rng["typeset"])
         if not any(line.text.strip() for line in generated):
             continue
 
         placement, set_lines, height = place_block(generated, font, dot_style, height, aspect, gap_em, stroke,
                                                    spacing, align, angle, rbox, G, recipe.canvas, typo, lay,
-                                                   placed_boxes, rng["layout"], rng["typeset"], slant)
+                                                   placed_boxes, rng["layout"], rng["typeset"], slant, forms)
         if placement is None:
             if blocks_left == 0 and not placed_boxes:  # the page would be empty: draw another block instead
                 if redraws == PLACEMENT_REDRAWS:
@@ -161,7 +162,8 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             "avoided": "".join(sorted(avoid)), "dot_style": dot_style, "height_px": height, "char_gap": gap_em, "aspect": aspect, "stroke_px": stroke,
             "line_spacing": spacing, "alignment": align, "rotation": angle, "region": region,
             "position": [px, py], "marking": marking, "lines": [first_line, len(lines_out)],
-            **({"slant": slant} if slant else {}), **({"display": display} if display is not None else {}),
+            **({"slant": slant} if slant else {}), **({"segment_forms": sorted(forms)} if forms else {}),
+            **({"display": display} if display is not None else {}),
         })
 
     image, effects_record, after_effects, draws = legible_effects(recipe.effects, image, plain, marked_blocks,

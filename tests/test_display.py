@@ -11,17 +11,18 @@ from synthtext_industrial import load_recipe, recipe_from_dict, render_sample
 from synthtext_industrial.crops import (CropConfig, capture_at, crop_rng, framed_crops, line_crop, line_crops,
                                        sample_framing)
 from synthtext_industrial.exactness import check_sample
+from synthtext_industrial.stages.fonts import SEGMENT_FORMS, FontFace, catalog, truetype_glyph
 
 QUIET = {"min_legibility": 0, **{name: {"p": 0} for name in
                                  ("highlights", "partial_blur", "noise", "tone", "vignetting", "jpeg")}}
 
 
-def _display_recipe(ghost, ghost_digits=(2, 2), slant=(0, 0)):
+def _display_recipe(ghost, ghost_digits=(2, 2), slant=(0, 0), lines=("{9:2}.{9:2}",), forms=None):
     return recipe_from_dict({
         "canvas": {"width": 640, "height": 480},
-        "text": {"blocks": [{"lines": ["{9:2}.{9:2}"]}]},
+        "text": {"blocks": [{"lines": list(lines)}]},
         "fonts": [{"font": "dseg7"}],
-        "typography": {"height_px": [60, 60], "aspect": [1, 1], "slant": list(slant)},
+        "typography": {"height_px": [60, 60], "aspect": [1, 1], "slant": list(slant), "segment_forms": forms or {}},
         "layout": {"blocks": [1, 1], "rotation": [0, 0], "perspective": [0, 0], "alignment": {"right": 1}},
         "marking": [{"kind": "inkjet", "opacity": [1, 1], "density_variation": [0, 0]}],
         "colour": {"polarity": {"dark_on_light": 1, "light_on_dark": 0}, "contrast": [120, 120]},
@@ -90,6 +91,55 @@ def test_slanted_characters_lean_right_and_keep_tight_boxes():
         return xs[ys < middle].mean() - xs[ys >= middle].mean()
 
     assert lean(leaning) > lean(upright) + 3
+
+
+def test_alternative_segment_forms_drop_exactly_their_tail_segment_and_keep_tight_boxes():
+    """DSEG7 draws 6, 7 and 9 with their tails; the alternatives drop the top of the 6, the upper-left segment
+    of the 7 and the bottom of the 9. Each changes only its own digit, and every box still encloses its ink."""
+    every = {"tailless_7": 1, "tailless_6": 1, "tailless_9": 1}
+    plain, alternative = (render_sample(_display_recipe((0, 0), (0, 0), lines=("7690",), forms=forms), 0, 1,
+                                        keep_char_masks=True) for forms in ({}, every))
+    assert alternative.records["blocks"][0]["segment_forms"] == sorted(every)
+    assert "segment_forms" not in plain.records["blocks"][0]
+    assert not check_sample(alternative)
+
+    def ink(sample, k):  # character k's own coverage, as a 0/1 mask
+        return sample.char_masks[0][k][2] > 128
+
+    for k in (0, 1, 2):
+        assert ink(alternative, k).sum() < 0.9 * ink(plain, k).sum(), "6, 7 and 9 each lose a segment"
+    assert_tailless_7_is_7_without_its_upper_left_segment()
+    assert abs(int(ink(alternative, 3).sum()) - int(ink(plain, 3).sum())) < 0.05 * ink(plain, 3).sum(), \
+        "the 0 has no alternative form (only its sub-pixel position may differ)"
+
+
+def assert_tailless_7_is_7_without_its_upper_left_segment():
+    face = FontFace("dseg7", str(catalog()["dseg7"].path))
+
+    def pen_frame(glyph, size=120):  # the glyph's ink on a canvas whose origin is the pen on the baseline
+        canvas = np.zeros((size, size), bool)
+        y, x = int(round(glyph.top)) + size - 10, int(round(glyph.left)) + 10
+        h, w = glyph.bitmap.shape
+        canvas[y:y + h, x:x + w] = glyph.bitmap > 128
+        return canvas
+
+    seven = pen_frame(truetype_glyph(face, 80, "7"))
+    tailless = pen_frame(truetype_glyph(face, 80, "7", form=SEGMENT_FORMS["tailless_7"][1]))
+    assert not (tailless & ~seven).any(), "nothing is added"
+    removed = seven & ~tailless
+    ys, xs = np.nonzero(seven)
+    rys, rxs = np.nonzero(removed)
+    assert removed.sum() > 0.15 * seven.sum()
+    assert rxs.max() < xs.min() + 0.3 * np.ptp(xs), "the removed segment is on the left"
+    assert rys.max() < ys.min() + 0.6 * np.ptp(ys), "and in the upper half"
+
+
+def test_segment_forms_draw_nothing_for_other_fonts():
+    recipe = load_recipe("default")
+    asked = recipe.model_copy(update={"typography": recipe.typography.model_copy(
+        update={"segment_forms": {"tailless_7": 1.0}})})
+    for index in range(3):
+        assert np.array_equal(render_sample(recipe, 0, index).image, render_sample(asked, 0, index).image)
 
 
 def test_default_framing_is_the_old_tight_crop():

@@ -254,9 +254,26 @@ def quantise_aspect(aspect: float) -> float:
     return max(round(aspect / ASPECT_STEP), 1) * ASPECT_STEP
 
 
+# Alternative forms of seven-segment digits, as unions of intersections of DSEG7 glyphs drawn at one origin
+# (DSEG7 draws every character on the same segment grid). Real displays differ in 6, 7 and 9: with or without
+# their "tail" segment. DSEG7 draws all three with tails (its 7 lights the upper-left segment too).
+SEGMENT_FORMS = {
+    "tailless_7": ("7", (("7", "3"),)),  # 7 of the top and right segments only, as most pumps and meters draw it
+    "tailless_6": ("6", (("b",),)),  # 6 without the top segment
+    "tailless_9": ("9", (("q",),)),  # 9 without the bottom segment
+}
+
+
+def has_segment_forms(face) -> bool:
+    """Whether `face` is a seven-segment font whose glyphs the forms above are built from."""
+    return isinstance(face, FontFace) and face.label.lower().startswith("dseg7")
+
+
 @lru_cache(maxsize=16384)
-def truetype_glyph(face: FontFace, em_px: int, char: str, stroke: int = 0, aspect: float = 1.0) -> Glyph:
-    """A glyph stretched horizontally by `aspect`.
+def truetype_glyph(face: FontFace, em_px: int, char: str, stroke: int = 0, aspect: float = 1.0,
+                   form: tuple[tuple[str, ...], ...] = ()) -> Glyph:
+    """A glyph stretched horizontally by `aspect`; with a `form`, the union of intersections of the listed
+    characters' glyphs drawn at one origin instead of `char`'s own (its advance stays `char`'s).
 
     The stretch always shrinks a rendering with area averaging (x for condensed
     text; y of a rendering `aspect` times larger for widened text), so edges keep
@@ -267,14 +284,21 @@ def truetype_glyph(face: FontFace, em_px: int, char: str, stroke: int = 0, aspec
     x_scale = min(aspect, 1.0)
     y_scale = 1.0 / max(aspect, 1.0)
     advance = font.getlength(char) * x_scale
-    left, top, right, bottom = font.getbbox(char, anchor="ls", stroke_width=stroke)
+    terms = form or ((char,),)
+    boxes = [font.getbbox(c, anchor="ls", stroke_width=stroke) for term in terms for c in term]
+    left, top, right, bottom = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                                max(b[3] for b in boxes))
     width, height = max(right - left, 0), max(bottom - top, 0)
     if width == 0 or height == 0:
         return Glyph(np.zeros((0, 0), np.uint8), 0.0, 0.0, advance)
-    image = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(image).text((-left, -top), char, font=font, fill=255, anchor="ls",
-                               stroke_width=stroke, stroke_fill=255)
-    bitmap = np.asarray(image)
+
+    def drawn(c: str) -> np.ndarray:
+        image = Image.new("L", (width, height), 0)
+        ImageDraw.Draw(image).text((-left, -top), c, font=font, fill=255, anchor="ls",
+                                   stroke_width=stroke, stroke_fill=255)
+        return np.asarray(image)
+
+    bitmap = np.max([np.min([drawn(c) for c in term], axis=0) for term in terms], axis=0)
     if x_scale != 1.0 or y_scale != 1.0:
         size = (max(int(round(width * x_scale)), 1), max(int(round(height * y_scale)), 1))
         bitmap = cv2.resize(bitmap, size, interpolation=cv2.INTER_AREA)

@@ -7,7 +7,7 @@ margins and clear of the blocks already placed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from ..core import geometry as geo
 from ..core.config import FloatRange, IntRange, RecipeError, StrictModel
 from ..core.streams import choose_key, uniform
+from .fonts import SEGMENT_FORMS
 from .text import GeneratedLine
 from .typeset import TypesetLine, extent, typeset
 
@@ -48,6 +49,11 @@ class TypographyConfig(StrictModel):
     slant: FloatRange(-30.0, 30.0) = Field(
         (0.0, 0.0), description="italic lean of the characters in degrees (positive leans right), drawn per block; "
                                 "LCD and LED digits lean about 5-12 degrees. [0, 0] draws nothing")
+    segment_forms: dict[Literal[tuple(SEGMENT_FORMS)], Annotated[float, Field(ge=0.0, le=1.0)]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="chance per block that a seven-segment font (dseg7) draws each "
+                                          "alternative digit form: tailless_7 (7 without its upper-left segment), "
+                                          "tailless_6 (no top segment), tailless_9 (no bottom segment); "
+                                          "{} draws nothing")
     line_spacing: FloatRange(1.0, 5.0) = Field(
         (1.35, 1.8), description="baseline-to-baseline distance between lines, in character heights")
 
@@ -141,7 +147,7 @@ def place_block(lines: list[GeneratedLine], font, dot_style: dict | None, height
                 gap_em: float, stroke: int, spacing: float, align: str, angle: float, rbox: np.ndarray,
                 G: np.ndarray, canvas: CanvasConfig, typo: TypographyConfig, lay: LayoutConfig,
                 placed_boxes: list[np.ndarray], rng: np.random.Generator, typeset_rng: np.random.Generator,
-                slant: float = 0.0) -> tuple[Placement | None, list[TypesetLine], float]:
+                slant: float = 0.0, forms: dict | None = None) -> tuple[Placement | None, list[TypesetLine], float]:
     """Set a block and find it a place: (placement or None, its typeset lines, the height it was set at).
 
     Text too large for its region is shrunk (never below typography.height_px min); each size gets
@@ -152,7 +158,7 @@ def place_block(lines: list[GeneratedLine], font, dot_style: dict | None, height
     placement = None
     for _shrink in range(8):
         set_lines = typeset(lines, font, dot_style, height, aspect, gap_em * height, stroke, spacing, align,
-                            typeset_rng, slant)
+                            typeset_rng, slant, forms)
         ex0, ey0, ex1, ey1 = extent(set_lines)
         cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
         local = geo.rotate(angle) @ geo.translate(-cx, -cy)

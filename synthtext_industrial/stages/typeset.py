@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core import geometry as geo
 from .dotmatrix import DotMatrixSource, dot_glyph
-from .fonts import Glyph, height_per_em, truetype_glyph
+from .fonts import SEGMENT_FORMS, Glyph, has_segment_forms, height_per_em, truetype_glyph
 from .text import GeneratedLine
 
 MASK_FLOOR = 48  # warped coverage below this (about 20%) is resampling haze, not ink: it leaves the mask
@@ -58,10 +58,21 @@ def slanted(glyph: Glyph, slant: float) -> Glyph:
                  glyph.top, glyph.advance)
 
 
+def sample_segment_forms(chances: dict[str, float], font, rng: np.random.Generator) -> dict[str, tuple]:
+    """The alternative digit forms (fonts.SEGMENT_FORMS) one block's seven-segment display uses, drawn with
+    their chances: {name: (character, form)}. A display draws each digit one way, so this is per block. No
+    draws unless the recipe asks and the font is a seven-segment one."""
+    if not chances or not has_segment_forms(font):
+        return {}
+    return {name: SEGMENT_FORMS[name] for name in sorted(chances) if rng.random() < chances[name]}
+
+
 def typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, stroke, spacing, align, rng,
-            slant: float = 0.0):
+            slant: float = 0.0, forms: dict | None = None):
     """Lay lines out in the block frame (pixels, y down, first baseline at y = 0), stretched by `aspect` and
-    slanted by `slant` degrees (each glyph, so the characters lean and their boxes stay upright)."""
+    slanted by `slant` degrees (each glyph, so the characters lean and their boxes stay upright); `forms`
+    (from `sample_segment_forms`) replaces some digits' glyphs by their alternative forms."""
+    alternative = {char: form for char, form in (forms or {}).values()}
     set_lines, widths = [], []
     for n, line in enumerate(lines):
         baseline = n * spacing * height
@@ -71,7 +82,7 @@ def typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, st
                 glyph = dot_glyph(ch, height, dot_style, rng, aspect)
             else:
                 em = max(4, int(round(height / height_per_em(font))))
-                glyph = truetype_glyph(font, em, ch, stroke, aspect)
+                glyph = truetype_glyph(font, em, ch, stroke, aspect, alternative.get(ch, ()))
             glyph = slanted(glyph, slant)
             if ch != " " and glyph.bitmap.size:
                 placed.append(PlacedGlyph(i, glyph, pen + glyph.left, baseline + glyph.top))
