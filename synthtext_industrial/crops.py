@@ -23,14 +23,27 @@ MIN_HEIGHT = 8
 def framed_crops(sample, cfg: CropConfig) -> list[tuple[np.ndarray, str]]:
     """(crop, text) for every line of a Sample, framed as `cfg` says, from the sample's own crop stream."""
     rng = crop_rng(sample.seed, sample.index)
+    windows = _line_windows(sample)
     out = []
-    for line in sample.lines:
-        framing = sample_framing(cfg, rng)
-        crop = line_crop(sample.image, line.quad, framing["margins"])
+    for k, line in enumerate(sample.lines):
+        framing = sample_framing(cfg, rng, in_window=k in windows)
+        frame = windows[k] if framing.get("window") else line.quad
+        crop = line_crop(sample.image, frame, framing["margins"])
         if framing["text_height_px"] is not None:
             crop = capture_at(crop, _side_lengths(np.asarray(line.quad, np.float64))[1], framing["text_height_px"])
         out.append((crop, line.text))
     return out
+
+
+def _line_windows(sample) -> dict[int, np.ndarray]:
+    """The display window (outer quad) of every line that is alone in its display's block."""
+    windows = {}
+    for block in (sample.records or {}).get("blocks", []):
+        first, last = block["lines"]
+        quad = (block.get("display") or {}).get("window_quad")
+        if quad is not None and last - first == 1:
+            windows[first] = np.asarray(quad, np.float64)
+    return windows
 
 
 def capture_at(crop: np.ndarray, text_height: float, target: float) -> np.ndarray:

@@ -17,7 +17,7 @@ from .core.groundtruth import Char, Field, Line, Sample
 from .core.streams import SampleStreams, choose, choose_key, integer, uniform
 from .recipe import Recipe
 from .stages.backgrounds import sample_background
-from .stages.display import apply_ghost, draw_window, ghost_glyphs, inside_page, sample_display, window_quads
+from .stages.display import draw_unlabelled, draw_window, ghost_glyphs, plate_marks, sample_display, window_quads
 from .stages.dotmatrix import DotMatrixSource, sample_dot_style
 from .stages.effects.pipeline import legible_effects
 from .stages.fonts import FontFace, quantise_aspect
@@ -119,26 +119,23 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         if display is not None:  # the window is part of the page the text is measured against
             plain = plain.copy() if plain is background else plain
             ghosts = ghost_glyphs(set_lines, font, height, aspect, stroke, gap_em * height, slant, display)
-            framed = set_lines + [TypesetLine(set_lines[0].source, ghosts)] if ghosts else set_lines
+            marks = plate_marks(set_lines, height, aspect, gap_em * height, display)
+            framed = set_lines + [TypesetLine(set_lines[0].source, ghosts + marks)] if ghosts or marks else set_lines
+            glass, outer = window_quads(extent(framed), height, display, H)
+            display["window_quad"] = np.round(outer, 2).tolist()  # what a cropper framing the display cuts out
             for target in (image, plain):
-                draw_window(target, *window_quads(extent(framed), height, display, H), display)
+                draw_window(target, glass, outer, display)
         surface = image[ry0:ry1, rx0:rx1]
         chars_ink = [CharInk(x0 - rx0, y0 - ry0, cov) for _tl, _g, x0, y0, cov, _own in drawn]
         marking, marked, _scores = legible_mark(surface, coverage, chars_ink,
                                                  sample_marking(recipe.marking, recipe.colour, rng["marking"]),
                                                  recipe.colour.min_legibility, height, rng["marking"])
         image[ry0:ry1, rx0:rx1] = marked
-        if display is not None and ghosts:
-            ghost_cover = np.zeros((Hh, W), np.uint8)
-            for g in ghosts:
-                if not inside_page(g, H, W, Hh):
-                    continue  # the display goes on beyond the frame (a page tilt could even fold it over)
-                x0, y0, cov, _own = draw_char(g, H, H_inv, W, Hh)
-                view = ghost_cover[y0:y0 + cov.shape[0], x0:x0 + cov.shape[1]]
-                np.maximum(view, cov, out=view)
+        if display is not None:
             lit = np.zeros((Hh, W), np.uint8)
             lit[ry0:ry1, rx0:rx1] = coverage
-            apply_ghost(image, plain, ghost_cover, lit, {**marking, "ghost": display["ghost"]})
+            draw_unlabelled(image, plain, ghosts, H, lit, marking, display["ghost"])
+            draw_unlabelled(image, plain, marks, H, lit, marking, 1.0)
         marked_blocks.append(MarkedBlock((rx0, ry0, rx1, ry1), chars_ink, marking["kind"] in RELIEF_KINDS,
                                          texture_sigma(height)))
         np.maximum(mask[ry0:ry1, rx0:rx1], coverage, out=mask[ry0:ry1, rx0:rx1])

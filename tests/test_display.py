@@ -189,3 +189,67 @@ def test_unlit_digits_beyond_the_frame_are_left_out():
     for index in range(6):
         sample = render_sample(tilted, 0, index, keep_char_masks=True)
         assert not check_sample(sample)
+
+
+def _plate_recipe(emblem, separator):
+    recipe = _display_recipe((0, 0), (0, 0), lines=("{[ACE]} {9:5}",))
+    display = recipe.display.model_copy(update={"emblem": emblem, "separator": separator})
+    layout = recipe.layout.model_copy(update={"margin_px": 120})  # room for the emblem on the page
+    return recipe.model_copy(update={"display": display, "layout": layout})
+
+
+def test_a_plates_emblem_and_separator_dot_are_printed_but_never_labelled():
+    """The same plate with and without its emblem and dot: the labels, boxes and text mask stay; ink appears
+    left of the text (the emblem) and in the gap between the groups (the dot), in the text's polarity."""
+    marked, bare = (render_sample(_plate_recipe(p, p), 0, 2, keep_char_masks=True) for p in (1.0, 0.0))
+    display = marked.records["blocks"][0]["display"]
+    assert display["emblem"] and display["separator"] is True
+    assert "emblem" not in bare.records["blocks"][0]["display"]
+    assert not check_sample(marked)
+    assert [(line.text, line.quad.tolist()) for line in marked.lines] == \
+        [(line.text, line.quad.tolist()) for line in bare.lines]
+    assert np.array_equal(marked.mask, bare.mask)
+    line = marked.lines[0]
+    chars = line.chars
+    y0, y1 = int(line.quad[:, 1].min()), int(line.quad[:, 1].max())
+    first_x = int(chars[0].quad[:, 0].min())
+    left = (slice(y0, y1), slice(first_x - int(1.2 * (y1 - y0)), first_x - 2))
+    dark_marked, dark_bare = (int((sample.image[left] < 120).sum()) for sample in (marked, bare))
+    assert dark_marked > dark_bare + 0.05 * marked.image[left].size, "a dark emblem left of the dark text"
+    gap_x0, gap_x1 = int(chars[0].quad[:, 0].max()) + 1, int(chars[1].quad[:, 0].min()) - 1
+    gap = marked.image[y0:y1, gap_x0:gap_x1]
+    assert gap.size and gap.min() < 120, "a dot between the groups"
+    assert bare.image[y0:y1, gap_x0:gap_x1].min() > 140
+
+
+def test_window_framed_crops_show_the_whole_window_and_never_cut_the_text():
+    recipe = load_recipe("licence-plate")
+    cfg = recipe.crops.model_copy(update={"window": 1.0, "window_margin": (0.0, 0.1), "text_height_px": None})
+    framed = 0
+    for index in range(8):
+        sample = render_sample(recipe, 0, index)
+        quad = np.asarray(sample.records["blocks"][0]["display"]["window_quad"])
+        rng = crop_rng(sample.seed, sample.index)
+        for line, (crop, _text) in zip(sample.lines, framed_crops(sample, cfg)):
+            framing = sample_framing(cfg, rng, in_window=True)
+            assert framing.get("window")
+            ink = line_crop(sample.mask, quad, framing["margins"])
+            assert ink.shape == crop.shape
+            rows, cols = np.nonzero(ink > 128)
+            assert rows.min() > 0 and cols.min() > 0 and rows.max() < ink.shape[0] - 1 and cols.max() < ink.shape[1] - 1
+            width = np.hypot(*(quad[1] - quad[0]))
+            height = np.hypot(*(quad[3] - quad[0]))
+            left, top, right, bottom = framing["margins"]
+            assert crop.shape[1] / crop.shape[0] == pytest.approx((width + (left + right) * height)
+                                                                 / (height * (1 + top + bottom)), rel=0.05)
+            framed += 1
+    assert framed == 8
+
+
+def test_licence_plate_ground_truth_is_exact_with_emblems_and_dots():
+    recipe = load_recipe("licence-plate")
+    problems = []
+    for index in range(100):
+        sample = render_sample(recipe, 0, index, keep_char_masks=True)
+        problems += [f"sample {index}: {p}" for p in check_sample(sample)]
+    assert not problems, "\n".join(problems[:10])

@@ -1,11 +1,15 @@
-"""Display devices: the text shown in an LCD/LED window, with its bezel, backlight and unlit ("ghost") segments.
+"""Display devices and plates: the text shown in a window (an LCD/LED window, a licence plate), with its bezel
+or border, backlight, unlit ("ghost") segments, and the unlabelled marks a plate carries.
 
 Meter, fuel-pump and instrument readings are not printed on a product: they are segments lit (or darkened)
 behind glass. A real crop of such a reading shows what a bare rendering of a segment font lacks: the
 window's own gray with a backlight gradient, its bezel edges, and the unlit segments faintly visible in
 every digit position, including unlit leading digits. Without them a model reads the bezel as a `1` and a
 ghost `8` as anything. None of this is labelled text: the window and the ghosts belong to the page the text
-is measured against, so they never enter the character boxes or the mask.
+is measured against, so they never enter the character boxes or the mask. A licence plate is the same kind
+of frame: the plate is the window, its border the bezel, and its province character or region mark (an
+`emblem`, drawn procedurally as an ideogram-like glyph) and the dots between its groups (`separator`) are
+printed like the text but not labelled, so a crop of the whole plate teaches a model to read past them.
 """
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ from pydantic import Field
 from ..core import geometry as geo
 from ..core.config import FloatRange, IntRange, StrictModel
 from ..core.streams import integer, uniform
-from .fonts import FontFace, height_per_em, truetype_glyph
-from .typeset import PlacedGlyph, TypesetLine, slanted
+from .fonts import FontFace, Glyph, height_per_em, truetype_glyph
+from .typeset import PlacedGlyph, TypesetLine, draw_char, slanted
 
 GHOST_CHAR = "8"  # lights every segment of a seven- or fourteen-segment digit... in DSEG7
 GHOST_CHAR_14 = "~"  # ...and DSEG14 draws all fourteen segments for "~"
@@ -46,6 +50,13 @@ class DisplayConfig(StrictModel):
     ghost_digits: IntRange(0, 12) = Field(
         (0, 3), description="Unlit digit positions left of each line (a right-aligned reading with blank leading "
                             "digits).")
+    emblem: float = Field(
+        0.0, ge=0.0, le=1.0, description="Chance of an unlabelled emblem left of each line, printed like the text: "
+                                         "an ideogram-like glyph, as a plate's province character or region mark; "
+                                         "0 = never (and no draws).")
+    separator: float = Field(
+        0.0, ge=0.0, le=1.0, description="Chance that the spaces of a reading show an unlabelled middle dot, as "
+                                         "plates separate their groups; 0 = never (and no draws).")
 
 
 def is_segment_font(label: str) -> bool:
@@ -63,7 +74,58 @@ def sample_display(cfg: DisplayConfig, rng: np.random.Generator) -> dict | None:
                     uniform(rng, cfg.margin_y)],  # left, top, right, bottom
         "bezel_px": uniform(rng, cfg.bezel_px), "bezel_level": uniform(rng, cfg.bezel_level),
         "ghost": uniform(rng, cfg.ghost), "ghost_digits": integer(rng, cfg.ghost_digits),
+        **({"emblem": sample_emblem(rng) if rng.random() < cfg.emblem else None} if cfg.emblem > 0 else {}),
+        **({"separator": bool(rng.random() < cfg.separator)} if cfg.separator > 0 else {}),
     }
+
+
+def sample_emblem(rng: np.random.Generator) -> list[list[float]]:
+    """Strokes of an ideogram-like glyph in the unit square, [x0, y0, x1, y1] each: horizontal and vertical
+    bars, short slanted strokes and sometimes a box, as CJK province characters are built. Not a real
+    character: it only has to look like dense unlabelled writing a reader must pass over."""
+    strokes = []
+    for _ in range(int(rng.integers(6, 14))):
+        kind = rng.choice(4, p=[0.4, 0.3, 0.2, 0.1])
+        a, b = sorted(rng.uniform(0.0, 1.0, 2))
+        at = float(rng.uniform(0.05, 0.95))
+        if kind == 0:  # horizontal bar
+            strokes.append([a * 0.5, at, 0.5 + b * 0.5, at])
+        elif kind == 1:  # vertical bar
+            strokes.append([at, a * 0.5, at, 0.5 + b * 0.5])
+        elif kind == 2:  # short slanted stroke or dot
+            x, y = rng.uniform(0.1, 0.9, 2)
+            dx, dy = rng.uniform(-0.25, 0.25, 2)
+            strokes.append([float(x), float(y), float(np.clip(x + dx, 0, 1)), float(np.clip(y + dy, 0, 1))])
+        else:  # a small box
+            x0, y0 = rng.uniform(0.1, 0.5, 2)
+            x1, y1 = x0 + rng.uniform(0.3, 0.5), y0 + rng.uniform(0.25, 0.45)
+            strokes += [[x0, y0, x1, y0], [x1, y0, x1, y1], [x1, y1, x0, y1], [x0, y1, x0, y0]]
+    return [[round(float(v), 4) for v in stroke] for stroke in strokes]
+
+
+def emblem_glyph(strokes: list[list[float]], height: float, aspect: float) -> Glyph:
+    """The emblem's strokes drawn as a glyph as tall as the text (pen at its left, baseline at its bottom)."""
+    size = max(int(round(height)), 6)
+    width = max(int(round(size * 0.95 * aspect)), 6)
+    thickness = max(int(round(size * 0.09)), 1)
+    pad = thickness
+    canvas = np.zeros((size + 2 * pad, width + 2 * pad), np.uint8)
+    for x0, y0, x1, y1 in strokes:
+        p0 = (int(round((pad + x0 * (width - 1)) * 16)), int(round((pad + y0 * (size - 1)) * 16)))
+        p1 = (int(round((pad + x1 * (width - 1)) * 16)), int(round((pad + y1 * (size - 1)) * 16)))
+        cv2.line(canvas, p0, p1, 255, thickness, cv2.LINE_AA, shift=4)
+    rows, cols = np.nonzero(canvas)
+    bitmap = np.ascontiguousarray(canvas[rows.min():rows.max() + 1, cols.min():cols.max() + 1])
+    return Glyph(bitmap, float(cols.min() - pad), float(rows.min() - pad - size), float(width))
+
+
+def separator_glyph(height: float) -> Glyph:
+    """A round middle dot a tenth of the text height across, centred half a text height above the baseline."""
+    d = max(height * 0.12, 2.0)
+    n = int(np.ceil(d)) + 2
+    canvas = np.zeros((n, n), np.uint8)
+    cv2.circle(canvas, (n * 8, n * 8), int(round(d * 8)), 255, -1, cv2.LINE_AA, shift=4)
+    return Glyph(canvas, -n / 2, -height / 2 - n / 2, 0.0)
 
 
 def window_quads(extent: tuple[float, float, float, float], height: float, record: dict,
@@ -113,20 +175,30 @@ def _fill(quad: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return mask.astype(np.float32) / 255.0
 
 
-def apply_ghost(page: np.ndarray, plain: np.ndarray, ghost_cover: np.ndarray, lit_cover: np.ndarray,
-                marking: dict) -> None:
-    """Draw the unlit segments (in place): in `plain` all of them, in `page` those the lit text does not cover,
-    at `ghost` times the lit segments' contrast, in their polarity."""
-    if "ink_level" not in marking:
+def draw_unlabelled(image: np.ndarray, plain: np.ndarray, glyphs: list[PlacedGlyph], H: np.ndarray,
+                    lit: np.ndarray, marking: dict, contrast: float) -> None:
+    """Draw unlabelled glyphs (unlit segments, a plate's emblem and dots) in place, at `contrast` times the
+    text's contrast and in its polarity: in `plain` all of them, in `image` where the lit text (`lit`, the
+    page's text coverage) does not cover them. Glyphs not wholly on the page are left out (the display goes on
+    beyond the frame; a page tilt could even fold it over)."""
+    if "ink_level" not in marking or not glyphs:
         return
-    x, y, w, h = cv2.boundingRect(ghost_cover)
+    rows, cols = image.shape
+    H_inv = np.linalg.inv(H)
+    cover = np.zeros((rows, cols), np.uint8)
+    for g in glyphs:
+        if inside_page(g, H, cols, rows):
+            x0, y0, cov, _own = draw_char(g, H, H_inv, cols, rows)
+            view = cover[y0:y0 + cov.shape[0], x0:x0 + cov.shape[1]]
+            np.maximum(view, cov, out=view)
+    x, y, w, h = cv2.boundingRect(cover)
     if w == 0:
         return
     box = (slice(y, y + h), slice(x, x + w))
-    shift = marking["ghost"] * (marking["ink_level"] - marking["local_mean"])
-    alpha = ghost_cover[box].astype(np.float32) / 255.0
-    for target, cover in ((plain, alpha), (page, alpha * (1 - lit_cover[box].astype(np.float32) / 255.0))):
-        out = target[box].astype(np.float32) + shift * cover
+    shift = contrast * (marking["ink_level"] - marking["local_mean"])
+    alpha = cover[box].astype(np.float32) / 255.0
+    for target, amount in ((plain, alpha), (image, alpha * (1 - lit[box].astype(np.float32) / 255.0))):
+        out = target[box].astype(np.float32) + shift * amount
         np.clip(out, 0, 255, out=out)
         target[box] = (out + 0.5).astype(np.uint8)
 
@@ -154,6 +226,29 @@ def ghost_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: floa
                 x = pen - k * (full.advance + gap)
                 ghosts.append(PlacedGlyph(-k, full, x + full.left, baseline + full.top))
     return ghosts
+
+
+def plate_marks(set_lines: list[TypesetLine], height: float, aspect: float, gap: float,
+                record: dict) -> list[PlacedGlyph]:
+    """The unlabelled marks printed like the text: the emblem left of each line and a dot in each space."""
+    marks = []
+    for tl in set_lines:
+        if not tl.glyphs:
+            continue
+        if record.get("emblem"):
+            emblem = emblem_glyph(record["emblem"], height, aspect)
+            first = tl.glyphs[0]
+            pen, baseline = first.x - first.glyph.left - emblem.advance - max(gap, 0.2 * height), first.y - first.glyph.top
+            marks.append(PlacedGlyph(-1, emblem, pen + emblem.left, baseline + emblem.top))
+        if record.get("separator"):
+            dot = separator_glyph(height)
+            text = tl.source.text
+            for before, after in zip(tl.glyphs, tl.glyphs[1:]):
+                if after.char_index - before.char_index > 1 and not text[before.char_index + 1:after.char_index].strip():
+                    x = (before.x + before.glyph.bitmap.shape[1] + after.x) / 2
+                    baseline = before.y - before.glyph.top
+                    marks.append(PlacedGlyph(-1, dot, x + dot.left, baseline + dot.top))
+    return marks
 
 
 def inside_page(glyph: PlacedGlyph, H: np.ndarray, width: int, height: int) -> bool:

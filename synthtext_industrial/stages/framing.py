@@ -29,6 +29,13 @@ class CropConfig(StrictModel):
         (0.15, 0.15), description="Context left and right of the line, in line heights (each side drawn apart).")
     margin_y: FloatRange(0.0, 5.0) = Field(
         (0.15, 0.15), description="Context above and below the line, in line heights (each side drawn apart).")
+    window: float = Field(
+        0.0, ge=0.0, le=1.0, description="Chance that a line shown in a display window or on a plate (the "
+                                         "`display` section; one-line blocks) is framed by the whole window and "
+                                         "its border instead, as crops of plates and meter displays are cut; "
+                                         "0 = never (and no draws).")
+    window_margin: FloatRange(0.0, 1.0) = Field(
+        (0.0, 0.1), description="Context around a window-framed crop, in window heights (each side drawn apart).")
     text_height_px: Optional[FloatRange(4.0, 200.0)] = Field(
         None, description="Capture the crop as if the text were this many pixels tall (then scale it back up), so "
                           "low-resolution blur and aliasing are real; null = the rendered resolution.")
@@ -39,9 +46,13 @@ def crop_rng(seed: int, index: int) -> np.random.Generator:
     return stage_rng(seed, index, "crops")
 
 
-def sample_framing(cfg: CropConfig, rng: np.random.Generator) -> dict:
-    """One line's framing: margins (left, top, right, bottom, in line heights) and capture text height."""
+def sample_framing(cfg: CropConfig, rng: np.random.Generator, in_window: bool = False) -> dict:
+    """One line's framing: margins (left, top, right, bottom, in line heights, or in window heights when
+    `window` is true: the line is framed by its display window) and capture text height."""
     margins = [uniform(rng, cfg.margin_x), uniform(rng, cfg.margin_y), uniform(rng, cfg.margin_x),
                uniform(rng, cfg.margin_y)]
-    return {"margins": margins,
-            "text_height_px": uniform(rng, cfg.text_height_px) if cfg.text_height_px is not None else None}
+    framing = {"margins": margins,
+               "text_height_px": uniform(rng, cfg.text_height_px) if cfg.text_height_px is not None else None}
+    if cfg.window > 0 and in_window and rng.random() < cfg.window:
+        framing.update(window=True, margins=[uniform(rng, cfg.window_margin) for _ in range(4)])
+    return framing
