@@ -46,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=20.0, help="training time budget per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (weights, shuffling)")
     parser.add_argument("--backbone", default="small")
+    parser.add_argument("--augment", action="store_true", help="online photometric augmentation while training")
+    parser.add_argument("--normalize", default="none", choices=["none", "contrast"],
+                        help="the recognizer's input normalisation (RecognizerConfig.normalize)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1.5e-3)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder [default: /tmp/sim2real-<set>]")
@@ -87,8 +90,9 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=200, patience=1000,
                              max_seconds=args.minutes * 60 - 60, learning_rate=args.learning_rate,
-                             schedule="cosine", seed=seed)
-    metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone), settings,
+                             schedule="cosine", seed=seed, augment=args.augment)
+    metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone,
+                                                                               normalize=args.normalize), settings,
                                val=work / "val")
     done = {"train_minutes": (time.perf_counter() - t0) / 60,
             "lines_seen": metrics["history"][-1]["step"] * args.batch_size,

@@ -1,6 +1,8 @@
 """Recognizer models: every backbone gives the sequence length the CTC rule needs."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,8 @@ tf = pytest.importorskip("tensorflow")
 
 from synthtext_industrial.train.backbones import BACKBONES  # noqa: E402
 from synthtext_industrial.train.portable import preprocess  # noqa: E402
-from synthtext_industrial.train.recognizer import RecognizerConfig, build_recognizer  # noqa: E402
+from synthtext_industrial.train.recognizer import (CONTRAST_FLOOR, CONTRAST_STD, RecognizerConfig,  # noqa: E402
+                                                   build_recognizer, contrast_normalized)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -47,3 +50,35 @@ def test_unrolled_training_model_shares_weights_and_outputs_with_the_exported_on
     plain.load_weights(str(tmp_path / "best.weights.h5"))  # as predict, evaluate and export load it
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 128, 1)).astype(np.float32)
     np.testing.assert_allclose(plain(x).numpy(), trained(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_contrast_normalization_reads_a_dim_line_like_a_bright_one():
+    """With normalize='contrast' the model sees each line at one mean and spread: the same line behind dark
+    glass (a fifth of the contrast, darker) gives the same logits; without it, different ones."""
+    rng = np.random.default_rng(0)
+    line = rng.uniform(0, 255, (2, 32, 128, 1)).astype(np.float32)
+    dim = line * 0.2 + 30
+    for normalize, same in (("contrast", True), ("none", False)):
+        config = RecognizerConfig(height=32, width=128, lstm_units=16, charset="0123456789", normalize=normalize)
+        model = build_recognizer(config)
+        bright, dark = model(line).numpy(), model(dim).numpy()
+        assert np.allclose(bright, dark, atol=1e-3) == same, normalize
+
+
+def test_contrast_normalization_does_not_blow_up_the_noise_of_a_blank_line():
+    rng = np.random.default_rng(1)
+    flat = (90 + rng.normal(0, 1, (1, 32, 128, 1))).astype(np.float32)
+    out = np.asarray(contrast_normalized(flat))
+    assert out.mean() == pytest.approx(128, abs=0.5)
+    assert out.std() == pytest.approx(CONTRAST_STD * flat.std() / CONTRAST_FLOOR, rel=0.02) and out.std() < 15
+    text = (rng.uniform(0, 1, (1, 32, 128, 1)) > 0.7).astype(np.float32) * 20 + 60  # a faint but real line
+    assert np.asarray(contrast_normalized(text)).std() == pytest.approx(CONTRAST_STD, rel=0.01)
+
+
+def test_runs_saved_before_normalize_existed_load_without_it(tmp_path):
+    path = tmp_path / "config.json"
+    RecognizerConfig(charset="01").save(path)
+    data = json.loads(path.read_text())
+    del data["normalize"]
+    path.write_text(json.dumps(data))
+    assert RecognizerConfig.load(path).normalize == "none"

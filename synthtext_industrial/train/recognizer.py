@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class RecognizerConfig(StrictModel):
     width: int = 256
     lstm_units: int = 128
     charset: str = ""
+    normalize: Literal["none", "contrast"] = "none"  # runs saved before this field read as "none"
 
     def validate(self, max_label_length: int | None = None) -> None:
         check_backbone(self.backbone)
@@ -75,7 +77,8 @@ def build_recognizer(config: RecognizerConfig, unroll: bool = False):
 
     config.validate()
     inputs = keras.Input((config.height, config.width, 1), name="image")
-    features = build_backbone(config.backbone, config.height, config.width)(inputs)
+    pixels = contrast_normalized(inputs) if config.normalize == "contrast" else inputs
+    features = build_backbone(config.backbone, config.height, config.width)(pixels)
     h, t, c = features.shape[1], features.shape[2], features.shape[3]
     x = layers.Permute((2, 1, 3))(features)  # [B, T, h, C]: one step per column
     x = layers.Reshape((t, h * c))(x)
@@ -84,6 +87,21 @@ def build_recognizer(config: RecognizerConfig, unroll: bool = False):
         x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True, unroll=unroll))(x)
     logits = layers.Dense(Charset(config.charset).num_classes, name="logits")(x)
     return keras.Model(inputs, logits, name=f"recognizer_{config.backbone.replace('-', '_')}")
+
+
+CONTRAST_STD = 48.0  # the spread every line is brought to, in 0-255 pixel units
+CONTRAST_FLOOR = 4.0  # a flat line (std below this) is not amplified further: its noise is not text
+
+
+def contrast_normalized(pixels):
+    """Each line brought to mean 128 and std CONTRAST_STD, inside the model: a dim LCD behind dark glass and a
+    bright label then look alike to the backbone, and exports and the Jetson kit get the same step for free
+    (plain mean/variance ops, which ONNX and TFLite convert)."""
+    from keras import ops
+
+    mean = ops.mean(pixels, axis=(1, 2, 3), keepdims=True)
+    std = ops.sqrt(ops.mean(ops.square(pixels - mean), axis=(1, 2, 3), keepdims=True))
+    return (pixels - mean) * (CONTRAST_STD / ops.maximum(std, CONTRAST_FLOOR)) + 128.0
 
 
 @dataclass
