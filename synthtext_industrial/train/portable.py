@@ -104,3 +104,105 @@ def crop_and_resize(features: np.ndarray, boxes: np.ndarray, box_index: np.ndarr
         mask = valid_y[:, None] & valid_x[None, :]
         out[n][mask] = crop[mask]
     return out
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of [..., classes] logits, in float64."""
+    x = np.asarray(logits, np.float64)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def grammar_accepts(grammar: dict, text: str) -> bool:
+    """Whether the grammar's automaton (metadata.json's decode.grammar) accepts `text`."""
+    state = grammar["start"]
+    for ch in text:
+        for chars, target in grammar["transitions"][state]:
+            if ch in chars:
+                state = target
+                break
+        else:
+            return False
+    return state in set(grammar["accept"])
+
+
+def grammar_table(grammar: dict, charset: str) -> dict:
+    """The automaton in the model's classes: per state {class index: next state}, the accepting states, and the
+    fewest characters each state still needs to reach an accepting state (None: it cannot with this charset)."""
+    index = {ch: i for i, ch in enumerate(charset)}
+    moves = [{index[ch]: int(target) for chars, target in row for ch in chars if ch in index}
+             for row in grammar["transitions"]]
+    accept = set(int(q) for q in grammar["accept"])
+    need = [None] * len(moves)
+    back = [[] for _ in moves]
+    for q, row in enumerate(moves):
+        for target in row.values():
+            back[target].append(q)
+    frontier = sorted(accept)
+    for q in frontier:
+        need[q] = 0
+    while frontier:  # breadth-first backwards from the accepting states
+        following = []
+        for r in frontier:
+            for q in back[r]:
+                if need[q] is None:
+                    need[q] = need[r] + 1
+                    following.append(q)
+        frontier = following
+    return {"start": int(grammar["start"]), "moves": moves, "accept": accept, "need": need}
+
+
+def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: int = 10,
+                     min_char_prob: float = 1e-5) -> tuple:
+    """CTC prefix beam search over the grammar's automaton: (labels, probability) of the most probable labelling
+    the grammar accepts, or (None, 0.0) when no beam ends in an accepting state (the reading is rejected).
+
+    logits: one line's [steps, classes]. A prefix grows only along the automaton's edges and only while the
+    steps left can still spell what it needs to be accepted; per step only characters with probability at least
+    `min_char_prob` extend a prefix. The probability is the sum over the paths of the labelling that the beams
+    kept, in (0, 1].
+    """
+    log_probs = log_softmax(logits)
+    steps = log_probs.shape[0]
+    floor = np.log(min_char_prob)
+    moves, need = table["moves"], table["need"]
+    start = table["start"]
+    if need[start] is None or need[start] > steps:
+        return None, 0.0
+    neg = -np.inf
+    # prefix (tuple of labels) -> [log p ending in blank, log p ending in its last label, automaton state]
+    beams = {(): [0.0, neg, start]}
+    for t in range(steps):
+        row = log_probs[t]
+        left = steps - t - 1
+        candidates = [int(k) for k in np.nonzero(row >= floor)[0] if k != blank]
+        following = {}
+        for prefix, (p_blank, p_label, state) in beams.items():
+            total = np.logaddexp(p_blank, p_label)
+            if need[state] <= left:  # stay on this prefix: a blank, or its last label again
+                entry = following.get(prefix)
+                if entry is None:
+                    entry = following[prefix] = [neg, neg, state]
+                entry[0] = np.logaddexp(entry[0], total + row[blank])
+                if prefix:
+                    entry[1] = np.logaddexp(entry[1], p_label + row[prefix[-1]])
+            state_moves = moves[state]
+            for k in candidates:
+                target = state_moves.get(k)
+                if target is None or need[target] is None or need[target] > left:
+                    continue
+                extended = prefix + (k,)
+                # a repeated label needs a blank between the two
+                p = p_blank + row[k] if prefix and prefix[-1] == k else total + row[k]
+                entry = following.get(extended)
+                if entry is None:
+                    entry = following[extended] = [neg, neg, target]
+                entry[1] = np.logaddexp(entry[1], p)
+        ranked = sorted(following.items(), key=lambda item: (-np.logaddexp(item[1][0], item[1][1]), item[0]))
+        beams = dict(ranked[:beam_width])
+    accepted = [(np.logaddexp(p_blank, p_label), prefix) for prefix, (p_blank, p_label, state) in beams.items()
+                if state in table["accept"]]
+    if not accepted:
+        return None, 0.0
+    score, prefix = min(accepted, key=lambda item: (-item[0], item[1]))
+    return list(prefix), float(np.exp(score))
