@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..stages.text import CLASS, FIELD, LITERAL, FieldSpec, TextConfig, format_date, parse_date_format, parse_template
+from .portable import grammar_table
 
 GRAMMAR_FORMAT = 1
 MAX_STATES = 50_000  # any automaton built on the way; a recipe beyond this gets GrammarTooLarge
@@ -326,6 +327,9 @@ def counter_dfa(spec, where: str) -> Dfa:
         tail = tuple({d: i + 1 for d in (DIGIT_CHARS[1:] if i == 0 else DIGIT_CHARS)} for i in range(longest + 1))
         parts.append(Dfa(tail + ({d: longest + 1 for d in DIGIT_CHARS},), frozenset([longest + 1])))
     numbers = union(parts, where)
+    if modulus > MAX_STATES:
+        raise GrammarTooLarge(f"{where}: a counter stepping by {modulus} needs more than {MAX_STATES} automaton "
+                              f"states to follow its residue")
     return product(numbers, _residue(modulus, spec.start), where) if modulus > 1 else numbers
 
 
@@ -456,6 +460,10 @@ class Grammar:
     @property
     def n_states(self) -> int:
         return self.dfa.n_states
+
+    def table(self, charset: str) -> dict:
+        """The automaton in a recognizer's classes, for `portable.ctc_grammar_beam`."""
+        return grammar_table(self.to_json(), charset)
 
     def to_json(self) -> dict:
         """The automaton as metadata.json carries it: per state, [characters, next state] pairs (characters

@@ -106,6 +106,9 @@ def crop_and_resize(features: np.ndarray, boxes: np.ndarray, box_index: np.ndarr
     return out
 
 
+GRAMMAR_BEAM_WIDTH = 10  # beams of the grammar-constrained CTC search unless told otherwise
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Log-probabilities of [..., classes] logits, in float64."""
     x = np.asarray(logits, np.float64)
@@ -152,10 +155,12 @@ def grammar_table(grammar: dict, charset: str) -> dict:
     return {"start": int(grammar["start"]), "moves": moves, "accept": accept, "need": need}
 
 
-def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: int = 10,
-                     min_char_prob: float = 1e-5) -> tuple:
+def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: int = GRAMMAR_BEAM_WIDTH,
+                     min_char_prob: float = 1e-5, min_ratio: float = 0.01) -> tuple:
     """CTC prefix beam search over the grammar's automaton: (labels, probability) of the most probable labelling
-    the grammar accepts, or (None, 0.0) when no beam ends in an accepting state (the reading is rejected).
+    the grammar accepts, or (None, 0.0) when the reading is rejected: no beam ends in an accepting state, or the
+    best that does is less than `min_ratio` times as probable as the model's best path (the valid strings do not
+    explain what the model read; they would be forced onto it).
 
     logits: one line's [steps, classes]. A prefix grows only along the automaton's edges and only while the
     steps left can still spell what it needs to be accepted; per step only characters with probability at least
@@ -164,7 +169,7 @@ def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: in
     """
     log_probs = log_softmax(logits)
     steps = log_probs.shape[0]
-    floor = np.log(min_char_prob)
+    floor = np.log(min_char_prob) if min_char_prob > 0 else -np.inf
     moves, need = table["moves"], table["need"]
     start = table["start"]
     if need[start] is None or need[start] > steps:
@@ -205,4 +210,32 @@ def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: in
     if not accepted:
         return None, 0.0
     score, prefix = min(accepted, key=lambda item: (-item[0], item[1]))
+    if min_ratio > 0 and score < log_probs.max(axis=-1).sum() + np.log(min_ratio):
+        return None, 0.0
     return list(prefix), float(np.exp(score))
+
+
+def decode_line(logits: np.ndarray, charset: str, blank: int, table: dict | None = None,
+                beam_width: int = GRAMMAR_BEAM_WIDTH, min_ratio: float = 0.01) -> tuple:
+    """One line's [steps, classes] logits as (text, confidence, rejected, greedy text).
+
+    Without a grammar table: the best path (argmax per step, repeats merged, blanks dropped), its confidence the
+    product of the emitted steps' probabilities. With one (`grammar_table`): the most probable labelling the
+    grammar accepts (`ctc_grammar_beam`) and its probability; when none is, or the best is under `min_ratio`
+    times the best path's probability, the text is "" with confidence 0 and rejected True. The greedy text is returned either way, to show what the model saw.
+    """
+    log_probs = log_softmax(logits)
+    best = log_probs.argmax(axis=-1)
+    labels, previous = [], None
+    for k in best.tolist():
+        if k != previous and k != blank:
+            labels.append(k)
+        previous = k
+    greedy = "".join(charset[k] for k in labels)
+    if table is None:
+        emitted = log_probs.max(axis=-1)[best != blank]
+        return greedy, float(np.exp(emitted.sum())), False, greedy
+    found, probability = ctc_grammar_beam(logits, blank, table, beam_width, min_ratio=min_ratio)
+    if found is None:
+        return "", 0.0, True, greedy
+    return "".join(charset[k] for k in found), probability, False, greedy
