@@ -145,7 +145,8 @@ def test_the_language_is_exactly_the_templates_on_a_small_alphabet():
                       "ctr": {"counter": {"start": 7, "step": 3, "width": 2, "modulo": 200}},
                       "tag": {"choices": ["A", "AB"]}},
                  blocks=[{"lines": ["{cd}"]}, {"lines": ["C{ctr}", "{tag}-{9}"]}])
-    language = {p + check_digit("mod11", p) for n in (1, 2, 3) for p in map("".join, itertools.product("0123456789", repeat=n))}
+    payloads = ["".join(p) for n in (1, 2, 3) for p in itertools.product("0123456789", repeat=n)]
+    language = {p + check_digit("mod11", p) for p in payloads}
     language |= {f"C{(7 + 3 * i) % 200:02d}" for i in range(200)}
     language |= {f"{t}-{d}" for t in ("A", "AB") for d in "0123456789"}
     grammar = compile_grammar([cfg])

@@ -1,5 +1,5 @@
-"""Preprocessing and box decoding in numpy and OpenCV only: the one code that training, evaluation, export and
-the Jetson kit run.
+"""Preprocessing, box decoding and grammar-constrained CTC decoding in numpy and OpenCV only: the one code that
+training, evaluation, export and the Jetson kit run.
 
 The Jetson kit (export/jetson_kit/infer.py) must run without this package, so it carries a generated copy of
 everything below the marker line; `python tools/vendor_kit.py` writes it, and tests/test_export.py checks the
@@ -222,7 +222,8 @@ def decode_line(logits: np.ndarray, charset: str, blank: int, table: dict | None
     Without a grammar table: the best path (argmax per step, repeats merged, blanks dropped), its confidence the
     product of the emitted steps' probabilities. With one (`grammar_table`): the most probable labelling the
     grammar accepts (`ctc_grammar_beam`) and its probability; when none is, or the best is under `min_ratio`
-    times the best path's probability, the text is "" with confidence 0 and rejected True. The greedy text is returned either way, to show what the model saw.
+    times the best path's probability, the text is "" with confidence 0 and rejected True. The greedy text is
+    returned either way, to show what the model saw.
     """
     log_probs = log_softmax(logits)
     best = log_probs.argmax(axis=-1)
