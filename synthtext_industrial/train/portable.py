@@ -7,6 +7,8 @@ copy byte for byte. Edit here, never in infer.py.
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -155,6 +157,15 @@ def grammar_table(grammar: dict, charset: str) -> dict:
     return {"start": int(grammar["start"]), "moves": moves, "accept": accept, "need": need}
 
 
+def _log_add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) of two Python floats (either may be -inf)."""
+    if a < b:
+        a, b = b, a
+    if b == -math.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
 def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: int = GRAMMAR_BEAM_WIDTH,
                      min_char_prob: float = 1e-5, min_ratio: float = 0.01) -> tuple:
     """CTC prefix beam search over the grammar's automaton: (labels, probability) of the most probable labelling
@@ -169,28 +180,28 @@ def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: in
     """
     log_probs = log_softmax(logits)
     steps = log_probs.shape[0]
-    floor = np.log(min_char_prob) if min_char_prob > 0 else -np.inf
+    floor = math.log(min_char_prob) if min_char_prob > 0 else -math.inf
     moves, need = table["moves"], table["need"]
     start = table["start"]
     if need[start] is None or need[start] > steps:
         return None, 0.0
-    neg = -np.inf
+    neg = -math.inf
     # prefix (tuple of labels) -> [log p ending in blank, log p ending in its last label, automaton state]
     beams = {(): [0.0, neg, start]}
     for t in range(steps):
-        row = log_probs[t]
+        row = log_probs[t].tolist()  # Python floats: scalar arithmetic is what this loop does
         left = steps - t - 1
-        candidates = [int(k) for k in np.nonzero(row >= floor)[0] if k != blank]
+        candidates = [k for k, value in enumerate(row) if value >= floor and k != blank]
         following = {}
         for prefix, (p_blank, p_label, state) in beams.items():
-            total = np.logaddexp(p_blank, p_label)
+            total = _log_add(p_blank, p_label)
             if need[state] <= left:  # stay on this prefix: a blank, or its last label again
                 entry = following.get(prefix)
                 if entry is None:
                     entry = following[prefix] = [neg, neg, state]
-                entry[0] = np.logaddexp(entry[0], total + row[blank])
+                entry[0] = _log_add(entry[0], total + row[blank])
                 if prefix:
-                    entry[1] = np.logaddexp(entry[1], p_label + row[prefix[-1]])
+                    entry[1] = _log_add(entry[1], p_label + row[prefix[-1]])
             state_moves = moves[state]
             for k in candidates:
                 target = state_moves.get(k)
@@ -202,17 +213,17 @@ def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: in
                 entry = following.get(extended)
                 if entry is None:
                     entry = following[extended] = [neg, neg, target]
-                entry[1] = np.logaddexp(entry[1], p)
-        ranked = sorted(following.items(), key=lambda item: (-np.logaddexp(item[1][0], item[1][1]), item[0]))
+                entry[1] = _log_add(entry[1], p)
+        ranked = sorted(following.items(), key=lambda item: (-_log_add(item[1][0], item[1][1]), item[0]))
         beams = dict(ranked[:beam_width])
-    accepted = [(np.logaddexp(p_blank, p_label), prefix) for prefix, (p_blank, p_label, state) in beams.items()
+    accepted = [(_log_add(p_blank, p_label), prefix) for prefix, (p_blank, p_label, state) in beams.items()
                 if state in table["accept"]]
     if not accepted:
         return None, 0.0
     score, prefix = min(accepted, key=lambda item: (-item[0], item[1]))
-    if min_ratio > 0 and score < log_probs.max(axis=-1).sum() + np.log(min_ratio):
+    if min_ratio > 0 and score < float(log_probs.max(axis=-1).sum()) + math.log(min_ratio):
         return None, 0.0
-    return list(prefix), float(np.exp(score))
+    return list(prefix), math.exp(score)
 
 
 def decode_line(logits: np.ndarray, charset: str, blank: int, table: dict | None = None,
