@@ -420,3 +420,21 @@ def test_predict_and_evaluate_use_the_runs_recipe_by_default(tmp_path, monkeypat
     assert result.exit_code == 2 and "not both" in result.output
     result = invoke("predict", run, photos / "0.png", "--grammar", tmp_path / "missing.yaml")
     assert result.exit_code == 2 and "Traceback" not in result.output and "missing.yaml" in result.output
+
+
+def test_a_run_whose_recipe_cannot_be_found_decodes_without_a_grammar(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    assert run_grammar(run) is None  # no training.json
+    dataset = tmp_path / "data"
+    dataset.mkdir()
+    (run / "training.json").write_text(json.dumps({"data": [{"path": str(dataset)}]}))
+    assert run_grammar(run) is None  # no manifest
+    for manifest in ({"schema": "other"}, {"schema": "synthtext-industrial/manifest/1", "format": "lmdb",
+                                           "recipe": ""},
+                     {"schema": "synthtext-industrial/manifest/1", "format": "lmdb", "recipe": "text: [unclosed"},
+                     {"schema": "synthtext-industrial/manifest/1", "format": "lmdb",
+                      "recipe": "text:\n  fields: {ww: {wordlist: {file: moved.txt}}}\n  blocks: [{lines: ['{ww}']}]",
+                      "recipe_source": str(tmp_path / "gone" / "r.yaml")}):
+        (dataset / "manifest.json").write_text(json.dumps(manifest))
+        assert run_grammar(run) is None, manifest

@@ -507,14 +507,20 @@ def dataset_text_config(dataset: str | Path) -> tuple[TextConfig, str]:
     """
     import yaml
 
-    from ..store.format import load_manifest
+    from ..store.format import DatasetError, load_manifest
 
-    manifest = load_manifest(dataset)
+    try:
+        manifest = load_manifest(dataset)
+    except DatasetError as exc:
+        raise ValueError(str(exc)) from None
     text = manifest.get("recipe")
     source = manifest.get("recipe_source") or str(dataset)
     if not text:
         raise ValueError(f"{dataset}: manifest.json holds no recipe")
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{dataset}: the recipe in manifest.json is not valid YAML: {exc}") from None
     base = Path(source).parent if source and not source.startswith("<") else Path(dataset)
     try:
         cfg = TextConfig.model_validate((data.get("text") or {}) if isinstance(data, dict) else {},
