@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 from synthtext_industrial.recipe import load_recipe
-from synthtext_industrial.stages.text import (CLASS, FIELD, LITERAL, TextConfig, charset, check_digit, format_date,
+from synthtext_industrial.stages.text import (FIELD, LITERAL, TextConfig, charset, check_digit, format_date,
                                               parse_template, sample_block)
 from synthtext_industrial.train.grammar import Grammar, GrammarTooLarge, compile_grammar, run_grammar
-from synthtext_industrial.train.portable import (ctc_grammar_beam, decode_line, grammar_accepts, grammar_table,
-                                                 log_softmax)
+from synthtext_industrial.train.portable import ctc_grammar_beam, decode_line, grammar_accepts, log_softmax
 
 from .conftest import BUNDLED_RECIPES, REPO
 

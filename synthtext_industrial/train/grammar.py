@@ -160,7 +160,6 @@ def minimize(dfa: Dfa) -> Dfa:
         count = len(signatures)
     # renumber the blocks breadth-first from the start, characters in order: the same language gives the same JSON
     number = {block[0]: 0}
-    representative = {block[0]: 0}
     queue = deque([0])
     trans: list[dict[str, int]] = []
     while queue:
@@ -170,11 +169,10 @@ def minimize(dfa: Dfa) -> Dfa:
             b = block[rows[q][ch]]
             if b not in number:
                 number[b] = len(number)
-                representative[b] = rows[q][ch]
                 queue.append(rows[q][ch])
             row[ch] = number[b]
         trans.append(row)
-    accept = frozenset(number[block[q]] for q in dfa.accept if q in alive)
+    accept = frozenset(number[block[q]] for q in dfa.accept if q in alive and block[q] in number)
     return Dfa(tuple(trans), accept)
 
 
