@@ -82,6 +82,13 @@ RECIPE = click.argument("recipe", metavar="RECIPE")
 ASSETS_ROOT = click.option("--assets-root", multiple=True, type=click.Path(file_okay=False),
                            help="another folder the recipe may read fonts, photos or wordlists from "
                                 "(besides its own folder and the bundled assets); repeatable")
+GRAMMAR = click.option("--grammar", "grammar_recipe", default=None, metavar="RECIPE",
+                       help="recognizer runs: read only lines RECIPE's text templates can print (CTC beam search "
+                            "over its automaton, check digits verified); a line no such string explains is "
+                            "reported rejected  [default: the recipes the run was trained on, where their "
+                            "datasets are still found]")
+NO_GRAMMAR = click.option("--no-grammar", is_flag=True, help="decode without a grammar, even where the run's "
+                                                              "recipe is known")
 SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1),
                     help="master seed: sample i depends on (seed, i) only")
 
@@ -501,11 +508,15 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
 @click.option("--draw", default=None, type=OUT_FOLDER,
               help="spotter runs: write each image with its boxes and texts drawn into this folder")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
-              help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
-def predict(run, images, which, draw, beam_width) -> None:
+              help="recognizer runs: CTC beam search with this many beams (0: greedy decoding; with a grammar, "
+                   "10 beams)")
+@GRAMMAR
+@NO_GRAMMAR
+def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) -> None:
     """Read the text in IMAGES with a trained run: line images (recognizer) or whole pages (spotter).
 
-    A recognizer prints `path<TAB>text<TAB>confidence`; a spotter prints
+    A recognizer prints `path<TAB>text<TAB>confidence`, and with a grammar a line it rejects as
+    `path<TAB><TAB>0.000<TAB>rejected<TAB>greedy reading`; a spotter prints
     `path<TAB>x0,y0,x1,y1<TAB>text<TAB>score` per detected line, in page pixels.
     """
     _need_tensorflow()
@@ -523,6 +534,9 @@ def predict(run, images, which, draw, beam_width) -> None:
         if image is None:
             raise click.BadParameter(f"cannot read {path} as an image", param_hint="IMAGES")
         loaded.append(image)
+    if kind == "spotter" and grammar_recipe:
+        raise click.UsageError("--grammar needs a recognizer run")
+    grammar = None if kind == "spotter" else _grammar(run, grammar_recipe, no_grammar)
     if kind == "spotter":
         from .train.runs import load_spotter
         from .train.spotter import draw_spots, spot_pages
@@ -543,8 +557,50 @@ def predict(run, images, which, draw, beam_width) -> None:
     from .train.recognizer import read_lines
 
     model, config = load_recognizer(run, which)
-    for path, reading in zip(images, read_lines(model, config, loaded, beam_width=beam_width)):
-        click.echo(f"{path}\t{reading.text}\t{reading.confidence:.3f}")
+    _grammar_charset(grammar, config.charset)
+    for path, reading in zip(images, read_lines(model, config, loaded, beam_width=beam_width, grammar=grammar)):
+        if reading.rejected:
+            click.echo(f"{path}\t\t{reading.confidence:.3f}\trejected\t{reading.unconstrained}")
+        else:
+            click.echo(f"{path}\t{reading.text}\t{reading.confidence:.3f}")
+
+
+def _grammar(run, recipe: str | None, off: bool):
+    """The grammar predict/evaluate decode with: RECIPE's, else the run's recipes' (None where unknown or off)."""
+    from .core.config import RecipeError
+    from .train.grammar import GrammarTooLarge, recipe_grammar, run_grammar
+
+    if off and recipe:
+        raise click.UsageError("give --grammar RECIPE or --no-grammar, not both")
+    if off:
+        return None
+    if recipe:
+        try:
+            grammar = recipe_grammar(recipe)
+        except RecipeError as exc:
+            raise RecipeProblem(str(exc)) from None
+        except GrammarTooLarge as exc:
+            raise click.BadParameter(str(exc), param_hint="--grammar") from None
+    else:
+        try:
+            grammar = run_grammar(run)
+        except (GrammarTooLarge, RecipeError) as exc:
+            click.echo(f"note: decoding without a grammar: {exc}", err=True)
+            return None
+        if grammar is None:
+            return None
+    click.echo(f"grammar: {', '.join(grammar.sources)} ({grammar.n_states} states; --no-grammar to turn off)",
+               err=True)
+    return grammar
+
+
+def _grammar_charset(grammar, charset: str) -> None:
+    from .train.grammar import check_characters
+
+    missing = check_characters(grammar, charset) if grammar is not None else ""
+    if missing:
+        click.echo(f"warning: the grammar uses characters the model cannot output ({missing!r}); lines with them "
+                   f"are never read", err=True)
 
 
 @main.command()
@@ -561,8 +617,12 @@ def predict(run, images, which, draw, beam_width) -> None:
 @click.option("-o", "--output", default=None, type=OUT_FOLDER,
               help="where predictions.csv and failures.png go  [default: RUN/eval-<data name>]")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
-              help="recognizer runs: CTC beam search with this many beams (0: greedy decoding)")
-def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_width) -> None:
+              help="recognizer runs: CTC beam search with this many beams (0: greedy decoding; with a grammar, "
+                   "10 beams)")
+@GRAMMAR
+@NO_GRAMMAR
+def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_width, grammar_recipe,
+             no_grammar) -> None:
     """String and character accuracy (published Table 2), predictions.csv and a sheet of the worst failures.
 
     For a spotter run (pages, --data only): detection precision, recall and F1 at IoU 0.5 and end-to-end
@@ -577,10 +637,17 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
     if kind == "spotter":
+        if grammar_recipe:
+            raise click.UsageError("--grammar needs a recognizer run")
         _evaluate_spotter(run, data, images, labels, limit, output)
         return
     if (data is None) == (images is None and labels is None):
         raise click.UsageError("give either --data DATASET or --images DIR [--labels labels.tsv]")
+    grammar = _grammar(run, grammar_recipe, no_grammar)
+    if grammar is not None:
+        from .train.recognizer import RecognizerConfig
+
+        _grammar_charset(grammar, RecognizerConfig.load(Path(run) / "config.json").charset)
     if data is not None:
         items, name = dataset_lines(data, limit), Path(data).name
     else:
@@ -595,12 +662,17 @@ def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_w
             items = itertools.islice(items, limit)
     target = Path(output or Path(run) / f"eval-{name}")
     try:
-        result = evaluate_recognizer(run, items, target, ignore_case=ignore_case, only=only, beam_width=beam_width)
+        result = evaluate_recognizer(run, items, target, ignore_case=ignore_case, only=only, beam_width=beam_width,
+                                     grammar=grammar)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    (target / "metrics.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    metrics = result.as_dict()
+    if grammar is not None:
+        metrics["grammar"] = list(grammar.sources)
+    (target / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    rejected = "" if result.rejected is None else f"; {result.rejected} rejected by the grammar (counted wrong)"
     click.echo(f"{result.count} lines: string accuracy {result.string_accuracy:.4f}, "
-               f"character accuracy {result.char_accuracy:.4f}")
+               f"character accuracy {result.char_accuracy:.4f}{rejected}")
     click.echo(f"predictions: {target / 'predictions.csv'}; worst failures: {target / 'failures.png'}")
 
 
@@ -639,7 +711,10 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
               help="ONNX opset; 13 for TensorRT 8.2 (JetPack 4.6 on a Jetson Nano)")
 @click.option("--no-parity", is_flag=True, help="export only; skip report.json")
 @click.option("--overwrite", is_flag=True, help="replace a non-empty export folder")
-def export_command(run, out, formats, data, images, count, repeats, which, opset, no_parity, overwrite) -> None:
+@GRAMMAR
+@NO_GRAMMAR
+def export_command(run, out, formats, data, images, count, repeats, which, opset, no_parity, overwrite,
+                   grammar_recipe, no_grammar) -> None:
     """Export a trained RUN (SavedModel, ONNX, TFLite) with metadata, a parity report and a Jetson kit."""
     _need_tensorflow()
     from .export.exporter import export_run, parse_formats
@@ -655,13 +730,17 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
     if images and not no_parity:
         _labels_file(str(Path(images) / "labels.tsv"), "--images")
     try:
-        run_kind(run, trained=True)
+        kind = run_kind(run, trained=True)
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
+    if kind == "spotter" and grammar_recipe:
+        raise click.UsageError("--grammar needs a recognizer run")
+    grammar = None if kind == "spotter" else _grammar(run, grammar_recipe, no_grammar)
     try:
         if not no_parity:  # find the parity images before the slow conversions
             lines, truths, source = eval_items(run, data, images, count)
-        export_run(run, out, formats, overwrite=overwrite, which=which, opset=opset, log=click.echo)
+        export_run(run, out, formats, overwrite=overwrite, which=which, opset=opset, log=click.echo,
+                   grammar=grammar)
         if not no_parity:
             if len(lines) < count:
                 click.echo(f"warning: only {len(lines)} parity images in {source} (asked for {count})")

@@ -383,12 +383,32 @@ def _training_summary(run: Path) -> dict:
             "best_epoch": metrics.get("best"), "epochs_trained": len(metrics.get("history", []))}
 
 
+def add_grammar(meta: dict, grammar) -> dict:
+    """metadata.json's decode section with a grammar (train/grammar.py: Grammar) the device decodes with."""
+    from ..train.portable import GRAMMAR_BEAM_WIDTH
+
+    meta["decode"]["grammar"] = grammar.to_json()
+    meta["decode"]["grammar_decode"] = {
+        "method": "ctc_grammar_beam", "beam_width": GRAMMAR_BEAM_WIDTH, "min_char_prob": 1e-5, "min_ratio": 0.01,
+        "rule": "CTC prefix beam search over the automaton (start state 0; per state [characters, next state] "
+                "pairs; accepting states): a prefix grows only along its edges, by characters of probability >= "
+                "min_char_prob; the result is the most probable labelling the beams keep that ends in an "
+                "accepting state; the line is rejected when there is none, or when it is less than min_ratio "
+                "times as probable as the best path",
+        "confidence": "the labelling's probability (sum over the paths the beams kept)",
+        "reference": "synthtext_industrial.train.portable.decode_line; jetson/infer.py: decode_line (the same code)"}
+    return meta
+
+
 def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMATS, overwrite: bool = False,
-               which: str = "best", opset: int = ONNX_OPSET, log: Callable[[str], None] = print) -> dict:
+               which: str = "best", opset: int = ONNX_OPSET, log: Callable[[str], None] = print,
+               grammar="run") -> dict:
     """Write the artefacts of `formats`, metadata.json and the Jetson kit into `out`; returns the metadata.
 
     which: "best" (the epoch with the best validation string accuracy) or "last" (the latest checkpoint).
     opset: ONNX opset; 17 by default, 13 for TensorRT 8.2 (JetPack 4.6, the last for the Jetson Nano).
+    grammar: for a recognizer, the Grammar metadata.json carries for the device's decoder; "run" (default) the
+    grammar of the recipes the run was trained on where they are found, None for none.
     Parity is a separate step (export.parity.parity_report) so it can be re-run on other images."""
     import keras
     import tensorflow as tf
@@ -405,6 +425,10 @@ def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMAT
     out.mkdir(parents=True, exist_ok=True)
     if which not in ("best", "last"):
         raise ValueError(f"which must be 'best' or 'last', not {which!r}")
+    if isinstance(grammar, str):  # "run"
+        from ..train.grammar import run_grammar
+
+        grammar = run_grammar(run) if kind.name == "recognizer" else None
     model, config = kind.load(run, which)
     digest = weights_digest(model)
     meta = {"schema": "synthtext-industrial/export", "schema_version": METADATA_SCHEMA_VERSION,
@@ -415,6 +439,8 @@ def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMAT
                          "keras": keras.__version__},
             "config": {k: v for k, v in vars(config).items() if not k.startswith("_")}, **kind.describe(config),
             "training": _training_summary(run), "files": {}}
+    if grammar is not None and kind.name == "recognizer":
+        add_grammar(meta, grammar)
     exporters = {
         "savedmodel": lambda target: export_savedmodel(model, config, kind, target),
         "onnx": lambda target: export_onnx(model, config, target, opset),

@@ -229,7 +229,8 @@ def parse_date_format(fmt: str) -> tuple[tuple[tuple[bool, str], ...], frozenset
     return tuple(tokens), frozenset(charset)
 
 
-def _format_date(fmt: str, moment: dt.datetime) -> str:
+def format_date(fmt: str, moment: dt.datetime) -> str:
+    """`moment` printed with date format `fmt` (the directives of DATE_DIRECTIVES)."""
     tokens, _ = parse_date_format(fmt)
     iso = None
     out: list[str] = []
@@ -563,7 +564,7 @@ def _field_value(spec: FieldSpec, rng: np.random.Generator, index: int, avoid: f
         minute = int(rng.random() * n_minutes)
         day, minute_of_day = divmod(minute, MINUTES_PER_DAY)
         moment = dt.datetime.fromordinal(first_day + day).replace(hour=minute_of_day // 60, minute=minute_of_day % 60)
-        value = _format_date(date.format, moment)
+        value = format_date(date.format, moment)
     elif spec.counter is not None:
         counter = spec.counter
         number = counter.start + counter.step * index

@@ -7,7 +7,7 @@ sheet of the worst failures, so a person can look at what goes wrong.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +23,8 @@ class Prediction:
     text: str
     confidence: float
     image: np.ndarray
+    rejected: bool = False  # with a grammar: no string it accepts explains the line (text is "")
+    unconstrained: str | None = None  # with a grammar: the greedy reading
 
 
 def dataset_lines(out: str | Path, limit: int | None = None) -> Iterator[tuple[str, np.ndarray, str]]:
@@ -66,14 +68,14 @@ def labelled_images(labels: str | Path) -> Iterator[tuple[str, np.ndarray, str]]
         yield str(path), image, text
 
 
-def predict_all(model, config, items, batch_size: int = 64, beam_width: int = 0) -> list[Prediction]:
+def predict_all(model, config, items, batch_size: int = 64, beam_width: int = 0, grammar=None) -> list[Prediction]:
     from .recognizer import read_lines
 
     predictions, batch = [], []
 
     def flush():
-        readings = read_lines(model, config, [image for _, image, _ in batch], batch_size, beam_width)
-        predictions.extend(Prediction(src, truth, r.text, r.confidence, image)
+        readings = read_lines(model, config, [image for _, image, _ in batch], batch_size, beam_width, grammar)
+        predictions.extend(Prediction(src, truth, r.text, r.confidence, image, r.rejected, r.unconstrained)
                            for (src, image, truth), r in zip(batch, readings))
         batch.clear()
 
@@ -89,11 +91,12 @@ def predict_all(model, config, items, batch_size: int = 64, beam_width: int = 0)
 def write_predictions(path: Path, predictions: list[Prediction], ignore_case: bool, only: str | None) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["source", "truth", "prediction", "correct", "char_accuracy", "confidence"])
+        writer.writerow(["source", "truth", "prediction", "correct", "char_accuracy", "confidence", "rejected",
+                         "unconstrained"])
         for p in predictions:
             t, q = normalise(p.truth, ignore_case, only), normalise(p.text, ignore_case, only)
             writer.writerow([p.source, p.truth, p.text, int(t == q), f"{char_accuracy(t, q):.4f}",
-                             f"{p.confidence:.4f}"])
+                             f"{p.confidence:.4f}", int(p.rejected), p.unconstrained or ""])
 
 
 def failure_sheet(predictions: list[Prediction], ignore_case: bool, only: str | None, worst: int = 24,
@@ -111,7 +114,8 @@ def failure_sheet(predictions: list[Prediction], ignore_case: bool, only: str | 
         h, w = p.image.shape[:2]
         tile = cv2.resize(p.image, (width, max(8, min(96, round(h * width / w)))), interpolation=cv2.INTER_AREA)
         caption = np.full((36, width), 32, np.uint8)
-        for j, text in enumerate((f"truth {p.truth}", f"read  {p.text}  ({score:.2f})")):
+        read = f"rejected (greedy {p.unconstrained})" if p.rejected else p.text
+        for j, text in enumerate((f"truth {p.truth}", f"read  {read}  ({score:.2f})")):
             cv2.putText(caption, text.encode("ascii", "replace").decode(), (4, 14 + 16 * j),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.42, 255, 1, cv2.LINE_AA)
         rows += [tile, caption, np.full((4, width), 0, np.uint8)]
@@ -119,18 +123,26 @@ def failure_sheet(predictions: list[Prediction], ignore_case: bool, only: str | 
 
 
 def evaluate_recognizer(run: str | Path, items, out_dir: str | Path, ignore_case: bool = False,
-                        only: str | None = None, batch_size: int = 64, beam_width: int = 0) -> Accuracy:
-    """Read every item, score it, write predictions.csv and failures.png into out_dir."""
+                        only: str | None = None, batch_size: int = 64, beam_width: int = 0,
+                        grammar=None) -> Accuracy:
+    """Read every item, score it, write predictions.csv and failures.png into out_dir.
+
+    With a `grammar` (train/grammar.py), decoding keeps to the strings it accepts; a rejected line counts as
+    read wrong (its text is "") and the result's `rejected` counts them.
+    """
     import cv2
 
     from .runs import load_recognizer
 
     model, config = load_recognizer(run)
-    predictions = predict_all(model, config, items, batch_size, beam_width)
+    predictions = predict_all(model, config, items, batch_size, beam_width, grammar)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / "predictions.csv", predictions, ignore_case, only)
     sheet = failure_sheet(predictions, ignore_case, only)
     if sheet is not None:
         cv2.imwrite(str(out_dir / "failures.png"), sheet)
-    return accuracy([p.truth for p in predictions], [p.text for p in predictions], ignore_case, only)
+    result = accuracy([p.truth for p in predictions], [p.text for p in predictions], ignore_case, only)
+    if grammar is None:
+        return result
+    return replace(result, rejected=sum(p.rejected for p in predictions))

@@ -1,11 +1,13 @@
-"""Preprocessing and box decoding in numpy and OpenCV only: the one code that training, evaluation, export and
-the Jetson kit run.
+"""Preprocessing, box decoding and grammar-constrained CTC decoding in numpy and OpenCV only: the one code that
+training, evaluation, export and the Jetson kit run.
 
 The Jetson kit (export/jetson_kit/infer.py) must run without this package, so it carries a generated copy of
 everything below the marker line; `python tools/vendor_kit.py` writes it, and tests/test_export.py checks the
 copy byte for byte. Edit here, never in infer.py.
 """
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -104,3 +106,148 @@ def crop_and_resize(features: np.ndarray, boxes: np.ndarray, box_index: np.ndarr
         mask = valid_y[:, None] & valid_x[None, :]
         out[n][mask] = crop[mask]
     return out
+
+
+GRAMMAR_BEAM_WIDTH = 10  # beams of the grammar-constrained CTC search unless told otherwise
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of [..., classes] logits, in float64."""
+    x = np.asarray(logits, np.float64)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def grammar_accepts(grammar: dict, text: str) -> bool:
+    """Whether the grammar's automaton (metadata.json's decode.grammar) accepts `text`."""
+    state = grammar["start"]
+    for ch in text:
+        for chars, target in grammar["transitions"][state]:
+            if ch in chars:
+                state = target
+                break
+        else:
+            return False
+    return state in set(grammar["accept"])
+
+
+def grammar_table(grammar: dict, charset: str) -> dict:
+    """The automaton in the model's classes: per state {class index: next state}, the accepting states, and the
+    fewest characters each state still needs to reach an accepting state (None: it cannot with this charset)."""
+    index = {ch: i for i, ch in enumerate(charset)}
+    moves = [{index[ch]: int(target) for chars, target in row for ch in chars if ch in index}
+             for row in grammar["transitions"]]
+    accept = set(int(q) for q in grammar["accept"])
+    need = [None] * len(moves)
+    back = [[] for _ in moves]
+    for q, row in enumerate(moves):
+        for target in row.values():
+            back[target].append(q)
+    frontier = sorted(accept)
+    for q in frontier:
+        need[q] = 0
+    while frontier:  # breadth-first backwards from the accepting states
+        following = []
+        for r in frontier:
+            for q in back[r]:
+                if need[q] is None:
+                    need[q] = need[r] + 1
+                    following.append(q)
+        frontier = following
+    return {"start": int(grammar["start"]), "moves": moves, "accept": accept, "need": need}
+
+
+def _log_add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) of two Python floats (either may be -inf)."""
+    if a < b:
+        a, b = b, a
+    if b == -math.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+def ctc_grammar_beam(logits: np.ndarray, blank: int, table: dict, beam_width: int = GRAMMAR_BEAM_WIDTH,
+                     min_char_prob: float = 1e-5, min_ratio: float = 0.01) -> tuple:
+    """CTC prefix beam search over the grammar's automaton: (labels, probability) of the most probable labelling
+    the grammar accepts, or (None, 0.0) when the reading is rejected: no beam ends in an accepting state, or the
+    best that does is less than `min_ratio` times as probable as the model's best path (the valid strings do not
+    explain what the model read; they would be forced onto it).
+
+    logits: one line's [steps, classes]. A prefix grows only along the automaton's edges and only while the
+    steps left can still spell what it needs to be accepted; per step only characters with probability at least
+    `min_char_prob` extend a prefix. The probability is the sum over the paths of the labelling that the beams
+    kept, in (0, 1].
+    """
+    log_probs = log_softmax(logits)
+    steps = log_probs.shape[0]
+    floor = math.log(min_char_prob) if min_char_prob > 0 else -math.inf
+    moves, need = table["moves"], table["need"]
+    start = table["start"]
+    if need[start] is None or need[start] > steps:
+        return None, 0.0
+    neg = -math.inf
+    # prefix (tuple of labels) -> [log p ending in blank, log p ending in its last label, automaton state]
+    beams = {(): [0.0, neg, start]}
+    for t in range(steps):
+        row = log_probs[t].tolist()  # Python floats: scalar arithmetic is what this loop does
+        left = steps - t - 1
+        candidates = [k for k, value in enumerate(row) if value >= floor and k != blank]
+        following = {}
+        for prefix, (p_blank, p_label, state) in beams.items():
+            total = _log_add(p_blank, p_label)
+            if need[state] <= left:  # stay on this prefix: a blank, or its last label again
+                entry = following.get(prefix)
+                if entry is None:
+                    entry = following[prefix] = [neg, neg, state]
+                entry[0] = _log_add(entry[0], total + row[blank])
+                if prefix:
+                    entry[1] = _log_add(entry[1], p_label + row[prefix[-1]])
+            state_moves = moves[state]
+            for k in candidates:
+                target = state_moves.get(k)
+                if target is None or need[target] is None or need[target] > left:
+                    continue
+                extended = prefix + (k,)
+                # a repeated label needs a blank between the two
+                p = p_blank + row[k] if prefix and prefix[-1] == k else total + row[k]
+                entry = following.get(extended)
+                if entry is None:
+                    entry = following[extended] = [neg, neg, target]
+                entry[1] = _log_add(entry[1], p)
+        ranked = sorted(following.items(), key=lambda item: (-_log_add(item[1][0], item[1][1]), item[0]))
+        beams = dict(ranked[:beam_width])
+    accepted = [(_log_add(p_blank, p_label), prefix) for prefix, (p_blank, p_label, state) in beams.items()
+                if state in table["accept"]]
+    if not accepted:
+        return None, 0.0
+    score, prefix = min(accepted, key=lambda item: (-item[0], item[1]))
+    if min_ratio > 0 and score < float(log_probs.max(axis=-1).sum()) + math.log(min_ratio):
+        return None, 0.0
+    return list(prefix), math.exp(score)
+
+
+def decode_line(logits: np.ndarray, charset: str, blank: int, table: dict | None = None,
+                beam_width: int = GRAMMAR_BEAM_WIDTH, min_ratio: float = 0.01) -> tuple:
+    """One line's [steps, classes] logits as (text, confidence, rejected, greedy text).
+
+    Without a grammar table: the best path (argmax per step, repeats merged, blanks dropped), its confidence the
+    product of the emitted steps' probabilities. With one (`grammar_table`): the most probable labelling the
+    grammar accepts (`ctc_grammar_beam`) and its probability; when none is, or the best is under `min_ratio`
+    times the best path's probability, the text is "" with confidence 0 and rejected True. The greedy text is
+    returned either way, to show what the model saw.
+    """
+    log_probs = log_softmax(logits)
+    best = log_probs.argmax(axis=-1)
+    labels, previous = [], None
+    for k in best.tolist():
+        if k != previous and k != blank:
+            labels.append(k)
+        previous = k
+    greedy = "".join(charset[k] for k in labels)
+    if table is None:
+        emitted = log_probs.max(axis=-1)[best != blank]
+        return greedy, float(np.exp(emitted.sum())), False, greedy
+    found, probability = ctc_grammar_beam(logits, blank, table, beam_width, min_ratio=min_ratio)
+    if found is None:
+        return "", 0.0, True, greedy
+    return "".join(charset[k] for k in found), probability, False, greedy

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from ..core.config import StrictModel
-from .portable import preprocess
+from .portable import GRAMMAR_BEAM_WIDTH, decode_line, preprocess
 from .backbones import build_backbone, check_backbone, horizontal_stride
 from .text import Charset, ctc_beam, ctc_greedy
 
@@ -109,17 +109,30 @@ class LineReading:
     text: str
     confidence: float  # product of the best path's per-step probabilities over emitted characters
     logits: np.ndarray = field(repr=False)
+    rejected: bool = False  # with a grammar: no string it accepts explains the logits (text is then "")
+    unconstrained: str | None = None  # with a grammar: the greedy reading, whatever the grammar says
 
 
 def read_lines(model, config: RecognizerConfig, images: list[np.ndarray], batch_size: int = 64,
-               beam_width: int = 0) -> list[LineReading]:
+               beam_width: int = 0, grammar=None) -> list[LineReading]:
     """Recognise a list of grayscale line images: greedy decoding, or beam search with beam_width > 0
-    (confidence is then the labelling's probability)."""
+    (confidence is then the labelling's probability).
+
+    With a `grammar` (train/grammar.py: Grammar), the CTC prefix beam search keeps to the strings the grammar
+    accepts (beam_width beams, GRAMMAR_BEAM_WIDTH when 0); a line no such string explains is rejected.
+    """
     charset = Charset(config.charset)
+    table = grammar.table(config.charset) if grammar is not None else None
     readings = []
     for start in range(0, len(images), batch_size):
         batch = np.stack([preprocess(im, config.height, config.width) for im in images[start:start + batch_size]])
         logits = np.asarray(model(batch, training=False))
+        if table is not None:
+            for row in logits:
+                text, confidence, rejected, greedy = decode_line(row, config.charset, charset.blank, table,
+                                                                 beam_width or GRAMMAR_BEAM_WIDTH)
+                readings.append(LineReading(text, confidence, row, rejected, greedy))
+            continue
         if beam_width > 0:
             labellings, probabilities = ctc_beam(logits, charset.blank, beam_width)
             readings += [LineReading(charset.decode(labels), float(p), row)

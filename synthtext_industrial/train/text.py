@@ -101,9 +101,13 @@ class Accuracy:
     count: int
     string_accuracy: float  # share of texts read exactly
     char_accuracy: float  # mean of 1 - normalised edit distance
+    rejected: int | None = None  # decoded with a grammar: lines no string it accepts explains (counted wrong)
 
     def as_dict(self) -> dict:
-        return {"count": self.count, "string_accuracy": self.string_accuracy, "char_accuracy": self.char_accuracy}
+        out = {"count": self.count, "string_accuracy": self.string_accuracy, "char_accuracy": self.char_accuracy}
+        if self.rejected is not None:
+            out["rejected"] = self.rejected
+        return out
 
 
 def char_accuracy(truth: str, prediction: str) -> float:
