@@ -46,6 +46,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=20.0, help="training time budget per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (weights, shuffling)")
     parser.add_argument("--backbone", default="small")
+    parser.add_argument("--grammar", action="store_true",
+                        help="also read the real set constrained to the recipe's text grammar (docs/grammar.md)")
     parser.add_argument("--augment", action="store_true", help="online photometric augmentation while training")
     parser.add_argument("--normalize", default="none", choices=["none", "contrast"],
                         help="the recognizer's input normalisation (RecognizerConfig.normalize)")
@@ -101,12 +103,12 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
     return done
 
 
-def read(run: Path, items: list) -> list:
+def read(run: Path, items: list, grammar=None) -> list:
     from synthtext_industrial.train.evaluate import predict_all
     from synthtext_industrial.train.runs import load_recognizer
 
     model, config = load_recognizer(run)
-    return predict_all(model, config, items)
+    return predict_all(model, config, items, grammar=grammar)
 
 
 def write_predictions(path: Path, predictions: list, rule: Rule) -> None:
@@ -157,6 +159,11 @@ def main() -> None:
     print(f"recipe {recipe.source}; real set {args.real} ({len(rows)} images; scoring: {rule.describe()}); "
           f"{os.cpu_count()} CPU cores")
     make_data(recipe, work, args.pages, args.val_pages)
+    grammar = None
+    if args.grammar:
+        from synthtext_industrial.train.grammar import compile_grammar
+
+        grammar = compile_grammar([recipe.text], [str(recipe.source)])
     synthetic = list(dataset_lines(work / "val"))
     real = list(labelled_images(args.real / "labels.tsv"))
 
@@ -173,7 +180,14 @@ def main() -> None:
         failure_sheet(run / "real-failures.png", got, rule, args.worst)
         print(f"seed {seed}: trained {done['train_minutes']:.1f} min ({done['lines_seen']} lines seen, best epoch "
               f"{done['best_epoch']}); read {len(syn) + len(got)} lines in {time.perf_counter() - t0:.0f} s")
-        results.append({"seed": seed, **done, "synthetic": syn_score.__dict__, "real": real_score.__dict__})
+        result = {"seed": seed, **done, "synthetic": syn_score.__dict__, "real": real_score.__dict__}
+        if grammar is not None:
+            constrained = read(run, real, grammar)
+            result["real_grammar"] = score([p.truth for p in constrained], [p.text for p in constrained],
+                                           rule).__dict__
+            result["real_grammar"]["rejected"] = sum(p.rejected for p in constrained)
+            write_predictions(run / "real-predictions-grammar.csv", constrained, rule)
+        results.append(result)
 
     print_table(results, recipe.source, args, set_name, len(synthetic), len(real), rule, work)
     (work / "report.json").write_text(json.dumps({
@@ -187,11 +201,15 @@ def print_table(results: list[dict], recipe, args, set_name: str, n_syn: int, n_
     print(f"sim-to-real: recipe {Path(str(recipe)).name}, {args.pages} pages, {args.minutes:g} min/seed, "
           f"{args.backbone} -> {set_name} ({n_real} real images; scoring {rule.describe()}); "
           f"synthetic validation: {n_syn} lines")
-    print(f"{'seed':>4} {'lines seen':>10} {'synthetic str':>13} {'real str':>9} {'real char':>9} {'gap (str)':>9}")
+    with_grammar = "real_grammar" in results[0]
+    print(f"{'seed':>4} {'lines seen':>10} {'synthetic str':>13} {'real str':>9} {'real char':>9} {'gap (str)':>9}"
+          + (f" {'+grammar str':>12} {'char':>6} {'rejected':>8}" if with_grammar else ""))
     for r in results:
         syn, real = r["synthetic"]["string_accuracy"], r["real"]["string_accuracy"]
+        g = r.get("real_grammar")
         print(f"{r['seed']:>4} {r['lines_seen']:>10} {syn:>13.4f} {real:>9.4f} "
-              f"{r['real']['char_accuracy']:>9.4f} {syn - real:>9.4f}")
+              f"{r['real']['char_accuracy']:>9.4f} {syn - real:>9.4f}"
+              + (f" {g['string_accuracy']:>12.4f} {g['char_accuracy']:>6.4f} {g['rejected']:>8}" if g else ""))
     if len(results) > 1:
         for label, key, field in (("synthetic string", "synthetic", "string_accuracy"),
                                   ("real string", "real", "string_accuracy"),
