@@ -715,7 +715,8 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
               help="held-out dataset each round reports on  [default: the run's --val, if any]")
 @click.option("--learning-rate", default=1e-4, type=click.FloatRange(min=0, min_open=True),
               help="peak learning rate of each round (cosine schedule, fresh Adam)")
-@click.option("--batch-size", default=32, type=click.IntRange(1))
+@click.option("--batch-size", default=32, type=click.IntRange(1),
+              help="lines per training step (with --bn-only: per forward pass)")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
               help="CTC beams when reading (0: greedy; with a grammar, 10 beams)")
 @click.option("--augment", is_flag=True, help="online photometric augmentation of every training line")
@@ -749,9 +750,18 @@ def adapt(run, images, out, rounds, steps, threshold, data, weights, pseudo_weig
         raise click.BadParameter(str(exc), param_hint="--images") from None
     if Path(out).exists() and any(Path(out).iterdir()):
         raise click.BadParameter(f"{out} is not empty: choose another folder", param_hint="--out")
-    if weights and data and len(weights) != len(data):
-        raise click.BadParameter(f"give one --weight per --data ({len(data)}), got {len(weights)}",
-                                 param_hint="--weight")
+    if not data and not bn_only:
+        from .train.adapt import source_data
+
+        try:
+            synthetic = source_data(Path(run))[0]
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(str(exc), param_hint="RUN") from None
+    else:
+        synthetic = data
+    if weights and len(weights) != len(synthetic):
+        raise click.BadParameter(f"give one --weight per synthetic dataset ({len(synthetic)}: "
+                                 f"{', '.join(map(str, synthetic))}), got {len(weights)}", param_hint="--weight")
     grammar = _grammar(run, grammar_recipe, no_grammar)
     if grammar is not None:
         from .train.recognizer import RecognizerConfig

@@ -259,4 +259,17 @@ def test_bad_input_is_one_clear_error(tmp_path):
     (photos / "a.png").write_bytes(b"")
     result = runner.invoke(main, ["adapt", str(run), "--images", str(photos), "--out", str(tmp_path / "full")])
     assert result.exit_code == 2 and "is not empty" in result.output, result.output
+    result = runner.invoke(main, ["adapt", str(run), "--images", str(photos), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "training.json is unreadable" in result.output, result.output
+    (run / "training.json").write_text(json.dumps({"data": [{"path": str(tmp_path / "gone")}]}))
+    result = runner.invoke(main, ["adapt", str(run), "--images", str(photos), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "are gone; give --data" in result.output, result.output
+    assert result.output.count("Error:") == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_weight_per_synthetic_dataset(tiny, tmp_path):
+    result = CliRunner().invoke(main, ["adapt", str(tiny.run), "--images", str(tiny.photos), "--out",
+                                       str(tmp_path / "out"), "--weight", "1", "--weight", "2"])
+    assert result.exit_code == 2 and "give one --weight per synthetic dataset (1:" in result.output, result.output
     assert not (tmp_path / "out").exists()
