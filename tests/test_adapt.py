@@ -273,3 +273,22 @@ def test_one_weight_per_synthetic_dataset(tiny, tmp_path):
                                        str(tmp_path / "out"), "--weight", "1", "--weight", "2"])
     assert result.exit_code == 2 and "give one --weight per synthetic dataset (1:" in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_with_the_runs_grammar_every_pseudo_label_is_a_line_the_recipe_can_print(tiny, watched, tmp_path):
+    from synthtext_industrial.train.adapt import adapt
+    from synthtext_industrial.train.grammar import run_grammar
+
+    out = tmp_path / "adapted"
+    record = adapt(tiny.run, tiny.photos, out, AdaptSettings(rounds=1, steps=3, threshold=0.0, batch_size=16),
+                   which="last", log=lambda _: None)
+    grammar = run_grammar(tiny.run)
+    assert record["grammar"] == list(grammar.sources) == [str(tiny.root / "tiny.yaml")]
+    first = record["rounds"][0]
+    assert first["kept"] + sum(first["dropped"].values()) == tiny.count
+    assert set(first["dropped"]) <= {"rejected by the grammar", "low confidence"}
+    with open(out / "rounds" / "round-1" / "readings.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert all(grammar.accepts(row["text"]) for row in rows if row["kept"] == "1")
+    assert all(row["text"] == "" for row in rows if row["reason"] == "rejected by the grammar")
+    assert watched == []
