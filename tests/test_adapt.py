@@ -216,6 +216,13 @@ def test_the_command_adapts_and_the_result_predicts(tiny, watched, tmp_path):
     image = str(sorted(tiny.photos.glob("*.png"))[0])
     result = runner.invoke(main, ["predict", str(out), image, "--no-grammar"])
     assert result.exit_code == 0 and result.output.startswith(f"{image}\t"), result.output
+    pytest.importorskip("tf2onnx")
+    from synthtext_industrial.export.exporter import export_run
+
+    meta = export_run(out, tmp_path / "export", ["onnx"], log=lambda _: None)  # the adapted run stays exportable
+    assert (tmp_path / "export" / "recognizer.onnx").stat().st_size > 10_000
+    assert [d.get("kind") for d in meta["training"]["data"]] == [None, "lines"]
+    assert meta["training"]["init"] == str(tiny.run)
 
 
 def test_batch_norm_adaptation_changes_only_the_statistics(tiny, watched, tmp_path):
