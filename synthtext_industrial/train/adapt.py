@@ -174,13 +174,23 @@ def source_data(run: Path) -> tuple[list[str], str | None]:
         training = json.loads((run / "training.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"{run}/training.json is unreadable ({exc}); give --data") from None
+    if not isinstance(training, dict) or not isinstance(training.get("data", []), list):
+        raise ValueError(f"{run}/training.json does not list the run's datasets; give --data")
     data = [d["path"] for d in training.get("data", []) if d.get("kind") != "lines"]
     present = [d for d in data if (Path(d) / "manifest.json").exists()]
     if not present:
         raise FileNotFoundError(f"the datasets {run} was trained on ({', '.join(data) or 'none listed'}) are gone; "
                                 f"give --data")
-    val = training.get("val")
-    return present, val if val and (Path(val) / "manifest.json").exists() else None
+    return present, _run_val(run)
+
+
+def _run_val(run: Path) -> str | None:
+    """The held-out set a run was trained with, if its training.json names one that is still there."""
+    try:
+        val = json.loads((run / "training.json").read_text(encoding="utf-8")).get("val")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return val if val and (Path(val) / "manifest.json").exists() else None
 
 
 def _copy_run(source: Path, out: Path) -> None:
@@ -215,7 +225,9 @@ def adapt(run: str | Path, images: str | Path, out: str | Path, settings: AdaptS
     paths, pictures = load_images(find_images(images), log)
     if data is None:
         data, default_val = source_data(run)
-        val = val or default_val
+    else:
+        default_val = _run_val(run)
+    val = val or default_val
     data = [str(d) for d in data]
     weights = list(settings.weights or [1.0] * len(data))
     if len(weights) != len(data):
