@@ -72,6 +72,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pseudo-weight", type=float, default=1.0,
                         help="--adapt: sampling weight of the pseudo-labelled real lines (synthetic: 1)")
     parser.add_argument("--adapt-learning-rate", type=float, default=1e-4, help="--adapt: peak learning rate")
+    parser.add_argument("--adapt-no-grammar", action="store_true",
+                        help="--adapt: keep pseudo-labels by confidence alone (default: also valid under the "
+                             "recipe's grammar)")
     parser.add_argument("--bn", action="store_true",
                         help="also re-estimate only the batch-norm statistics on the real images, and score that")
     return parser.parse_args()
@@ -128,19 +131,26 @@ def adapt_run(work: Path, run: Path, real: Path, args: argparse.Namespace, seed:
     from synthtext_industrial.train.adapt import AdaptSettings, adapt, adapt_batchnorm
 
     out = Path(f"{run}-{'bn' if bn else 'adapted'}")
-    if (out / "adapt.json").exists() and (out / "best.weights.h5").exists() and not args.retrain:
-        print(f"seed {seed}: reusing the adapted run {out}")
-        return out, json.loads((out / "adapt.json").read_text())
+    settings = AdaptSettings(rounds=args.adapt_rounds, steps=args.adapt_steps, threshold=args.adapt_threshold,
+                             pseudo_weight=args.pseudo_weight, batch_size=args.batch_size,
+                             learning_rate=args.adapt_learning_rate, augment=args.augment, seed=seed)
+    grammar = None if args.adapt_no_grammar else "run"
+    if (out / "adapt.json").exists() and not args.retrain:
+        record = json.loads((out / "adapt.json").read_text())
+        same = bn or (record.get("settings") == settings.model_dump()
+                      and (record.get("grammar") is None) == (grammar is None))
+        if same and record.get("source") == str(run):
+            print(f"seed {seed}: reusing the adapted run {out}")
+            return out, record
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     if bn:
-        record = adapt_batchnorm(run, unlabelled_images(real), out, batch_size=64)
+        record = adapt_batchnorm(run, unlabelled_images(real), out, batch_size=64, grammar=None)
     else:
-        settings = AdaptSettings(rounds=args.adapt_rounds, steps=args.adapt_steps, threshold=args.adapt_threshold,
-                                 pseudo_weight=args.pseudo_weight, batch_size=args.batch_size,
-                                 learning_rate=args.adapt_learning_rate, augment=args.augment, seed=seed)
-        record = adapt(run, unlabelled_images(real), out, settings, data=[work / "train"], val=work / "val")
+        record = adapt(run, unlabelled_images(real), out, settings, data=[work / "train"], val=work / "val",
+                       grammar=grammar)
     record["minutes"] = (time.perf_counter() - t0) / 60
+    (out / "adapt.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     return out, record
 
 
