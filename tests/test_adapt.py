@@ -299,3 +299,18 @@ def test_with_the_runs_grammar_every_pseudo_label_is_a_line_the_recipe_can_print
     assert all(grammar.accepts(row["text"]) for row in rows if row["kept"] == "1")
     assert all(row["text"] == "" for row in rows if row["reason"] == "rejected by the grammar")
     assert watched == []
+
+
+def test_fine_tuning_refuses_characters_the_run_cannot_output(tmp_path):
+    pytest.importorskip("tensorflow")
+    from synthtext_industrial import recipe_from_dict
+    from synthtext_industrial.generate import generate
+    from synthtext_industrial.train.fit_recognizer import train_recognizer
+    from synthtext_industrial.train.recognizer import RecognizerConfig
+
+    generate(recipe_from_dict(TINY), tmp_path / "data", n=2, seed=0, shard_size=2, workers=1)
+    (tmp_path / "init").mkdir()
+    RecognizerConfig(width=64, charset="0123").save(tmp_path / "init" / "config.json")
+    with pytest.raises(ValueError, match="characters '[4-9]+' that .*init cannot output"):
+        train_recognizer([tmp_path / "data"], tmp_path / "run", init=tmp_path / "init", log=lambda _: None)
+    assert not (tmp_path / "run" / "checkpoints").exists()
