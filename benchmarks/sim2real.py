@@ -11,9 +11,14 @@ real string and character accuracy, the gap, then the commonest character confus
 edit-distance alignment) and repeated whole-string errors. Writes WORK/<run>/real-predictions.csv and
 WORK/<run>/real-failures.png (the worst real crops with truth and reading), and WORK/report.json.
 
+With --adapt, each seed's run is then adapted to the real set's images without their labels
+(`synthtext-industrial adapt`: self-training, docs/adapt.md) into WORK/run-seedN-adapted, reading only the
+image files of the real folder's images/ (never labels.tsv), and scored on the real labels like the run itself;
+with --bn, also the batch-norm-statistics-only adaptation (WORK/run-seedN-bn).
+
 Scoring: the real folder's set.json (written by benchmarks/realsets/build.py) gives the rule (e.g. plates: only
 Latin capitals and digits; IIIT5K: case-insensitive); --only / --ignore-case / --cut-at override it.
-The real labels are only ever used to score; nothing here trains on them.
+The real labels are only ever used to score; nothing here trains on them (--adapt trains on the images alone).
 Defaults fit under 40 minutes per domain on a 2-core machine (about 2 min generating, --minutes training,
 1 min reading).
 """
@@ -59,6 +64,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cut-at", default=None, help="cut predictions at the first of these characters")
     parser.add_argument("--worst", type=int, default=36, help="real crops on the failure sheet")
     parser.add_argument("--retrain", action="store_true", help="train again even if a seed's run has finished")
+    parser.add_argument("--adapt", action="store_true",
+                        help="also self-train each run on the real images (not their labels) and score the result")
+    parser.add_argument("--adapt-rounds", type=int, default=2, help="--adapt: rounds")
+    parser.add_argument("--adapt-steps", type=int, default=300, help="--adapt: fine-tuning steps per round")
+    parser.add_argument("--adapt-threshold", type=float, default=0.9, help="--adapt: pseudo-label confidence")
+    parser.add_argument("--pseudo-weight", type=float, default=1.0,
+                        help="--adapt: sampling weight of the pseudo-labelled real lines (synthetic: 1)")
+    parser.add_argument("--adapt-learning-rate", type=float, default=1e-4, help="--adapt: peak learning rate")
+    parser.add_argument("--adapt-no-grammar", action="store_true",
+                        help="--adapt: keep pseudo-labels by confidence alone (default: also valid under the "
+                             "recipe's grammar)")
+    parser.add_argument("--bn", action="store_true",
+                        help="also re-estimate only the batch-norm statistics on the real images, and score that")
     return parser.parse_args()
 
 
@@ -101,6 +119,39 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
             "best_epoch": metrics["best"]["epoch"] + 1}
     (run / "sim2real-done.json").write_text(json.dumps(done) + "\n")
     return done
+
+
+def unlabelled_images(real: Path) -> Path:
+    """The folder adapt reads: the set's images/ (its top level also holds sheet.png, which shows the labels)."""
+    return real / "images" if (real / "images").is_dir() else real
+
+
+def adapt_run(work: Path, run: Path, real: Path, args: argparse.Namespace, seed: int, bn: bool) -> tuple[Path, dict]:
+    """(adapted run, its adapt.json): self-training (or batch-norm statistics) on the real images only."""
+    from synthtext_industrial.train.adapt import AdaptSettings, adapt, adapt_batchnorm
+
+    out = Path(f"{run}-{'bn' if bn else 'adapted'}")
+    settings = AdaptSettings(rounds=args.adapt_rounds, steps=args.adapt_steps, threshold=args.adapt_threshold,
+                             pseudo_weight=args.pseudo_weight, batch_size=args.batch_size,
+                             learning_rate=args.adapt_learning_rate, augment=args.augment, seed=seed)
+    grammar = None if args.adapt_no_grammar else "run"
+    if (out / "adapt.json").exists() and not args.retrain:
+        record = json.loads((out / "adapt.json").read_text())
+        same = bn or (record.get("settings") == settings.model_dump()
+                      and (record.get("grammar") is None) == (grammar is None))
+        if same and record.get("source") == str(run):
+            print(f"seed {seed}: reusing the adapted run {out}")
+            return out, record
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    if bn:
+        record = adapt_batchnorm(run, unlabelled_images(real), out, batch_size=64, grammar=None)
+    else:
+        record = adapt(run, unlabelled_images(real), out, settings, data=[work / "train"], val=work / "val",
+                       grammar=grammar)
+    record["minutes"] = (time.perf_counter() - t0) / 60
+    (out / "adapt.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return out, record
 
 
 def read(run: Path, items: list, grammar=None) -> list:
@@ -187,12 +238,34 @@ def main() -> None:
                                            rule).__dict__
             result["real_grammar"]["rejected"] = sum(p.rejected for p in constrained)
             write_predictions(run / "real-predictions-grammar.csv", constrained, rule)
+        for bn, key in ((False, "adapted"), (True, "bn")):
+            if not (args.bn if bn else args.adapt):
+                continue
+            adapted, record = adapt_run(work, run, args.real, args, seed, bn)
+            if not (adapted / "best.weights.h5").exists():  # no round kept a line: nothing was trained
+                print(f"seed {seed}: {record.get('stopped')}")
+                result[key] = None
+                continue
+            got = read(adapted, real)
+            result[key] = score([p.truth for p in got], [p.text for p in got], rule).__dict__
+            result[key]["minutes"] = record.get("minutes")
+            result[key]["kept"] = [r["kept"] for r in record.get("rounds", [])]
+            write_predictions(adapted / "real-predictions.csv", got, rule)
+            if grammar is not None:
+                constrained = read(adapted, real, grammar)
+                result[f"{key}_grammar"] = score([p.truth for p in constrained], [p.text for p in constrained],
+                                                 rule).__dict__
+                result[f"{key}_grammar"]["rejected"] = sum(p.rejected for p in constrained)
         results.append(result)
 
     print_table(results, recipe.source, args, set_name, len(synthetic), len(real), rule, work)
     (work / "report.json").write_text(json.dumps({
         "recipe": str(recipe.source), "real": str(args.real), "scoring": rule.__dict__, "pages": args.pages,
-        "minutes": args.minutes, "backbone": args.backbone, "results": results}, indent=1, ensure_ascii=False) + "\n")
+        "minutes": args.minutes, "backbone": args.backbone,
+        **({"adapt": {"rounds": args.adapt_rounds, "steps": args.adapt_steps, "threshold": args.adapt_threshold,
+                      "pseudo_weight": args.pseudo_weight, "learning_rate": args.adapt_learning_rate}}
+           if args.adapt else {}),
+        "results": results}, indent=1, ensure_ascii=False) + "\n")
 
 
 def print_table(results: list[dict], recipe, args, set_name: str, n_syn: int, n_real: int, rule: Rule,
@@ -210,11 +283,33 @@ def print_table(results: list[dict], recipe, args, set_name: str, n_syn: int, n_
         print(f"{r['seed']:>4} {r['lines_seen']:>10} {syn:>13.4f} {real:>9.4f} "
               f"{r['real']['char_accuracy']:>9.4f} {syn - real:>9.4f}"
               + (f" {g['string_accuracy']:>12.4f} {g['char_accuracy']:>6.4f} {g['rejected']:>8}" if g else ""))
+    for key, name in (("adapted", "adapted (self-training on the real images, not their labels)"),
+                      ("bn", "batch-norm statistics re-estimated on the real images")):
+        if key not in results[0]:
+            continue
+        print(f"{name}:")
+        print(f"{'seed':>4} {'real str':>9} {'real char':>9} {'change (str)':>12} {'minutes':>7}"
+              + (f" {'kept per round':>16}" if key == "adapted" else "")
+              + (f" {'+grammar str':>12} {'rejected':>8}" if f"{key}_grammar" in results[0] else ""))
+        for r in results:
+            a = r[key]
+            if a is None:
+                print(f"{r['seed']:>4} {'nothing kept: not adapted':>40}")
+                continue
+            g = r.get(f"{key}_grammar")
+            print(f"{r['seed']:>4} {a['string_accuracy']:>9.4f} {a['char_accuracy']:>9.4f} "
+                  f"{a['string_accuracy'] - r['real']['string_accuracy']:>+12.4f} {a['minutes'] or 0:>7.1f}"
+                  + (f" {'/'.join(map(str, a['kept'])):>16}" if key == "adapted" else "")
+                  + (f" {g['string_accuracy']:>12.4f} {g['rejected']:>8}" if g else ""))
     if len(results) > 1:
         for label, key, field in (("synthetic string", "synthetic", "string_accuracy"),
                                   ("real string", "real", "string_accuracy"),
-                                  ("real character", "real", "char_accuracy")):
-            print(f"  {label:16} {spread([r[key][field] for r in results])}")
+                                  ("real character", "real", "char_accuracy"),
+                                  ("adapted string", "adapted", "string_accuracy"),
+                                  ("bn string", "bn", "string_accuracy")):
+            values = [r[key][field] for r in results if r.get(key)]
+            if len(values) == len(results):
+                print(f"  {label:16} {spread(values)}")
     last = results[-1]["real"]
     print(f"commonest confusions on the real set (seed {results[-1]['seed']}; truth>read, ∅ = nothing):")
     print("  " + ", ".join(f"{c} x{n}" for c, n in last["confusions"]) or "  none")

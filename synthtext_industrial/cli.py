@@ -694,6 +694,97 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
     click.echo(f"predictions: {target / 'predictions.csv'}; failures: {target}/failures-*.png")
 
 
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--images", required=True, type=click.Path(file_okay=False),
+              help="folder of unlabelled real line images (png, jpg, bmp, tif, webp; searched recursively); "
+                   "nothing else in it is read, labels.tsv included")
+@click.option("--out", "out", required=True, type=OUT_FOLDER, help="the adapted run (a new, empty folder)")
+@click.option("--rounds", default=3, type=click.IntRange(1), help="self-training rounds")
+@click.option("--steps", default=200, type=click.IntRange(1), help="fine-tuning steps per round")
+@click.option("--threshold", default=0.9, type=click.FloatRange(min=0),
+              help="keep a reading as a pseudo-label when its confidence is at least this")
+@click.option("--data", "data", multiple=True, type=DATASET,
+              help="synthetic dataset to keep training on; repeat to mix several  [default: the run's datasets]")
+@click.option("--weight", "weights", multiple=True, type=click.FloatRange(min=0, min_open=True),
+              help="sampling weight per synthetic dataset (per --data, or per dataset of the run), in order; "
+                   "default 1 each")
+@click.option("--pseudo-weight", default=1.0, type=click.FloatRange(min=0, min_open=True),
+              help="sampling weight of the pseudo-labelled real lines")
+@click.option("--val", default=None, type=DATASET,
+              help="held-out dataset each round reports on  [default: the run's --val, if any]")
+@click.option("--learning-rate", default=1e-4, type=click.FloatRange(min=0, min_open=True),
+              help="peak learning rate of each round (cosine schedule, fresh Adam)")
+@click.option("--batch-size", default=32, type=click.IntRange(1),
+              help="lines per training step (with --bn-only: per forward pass)")
+@click.option("--beam-width", default=0, type=click.IntRange(0),
+              help="CTC beams when reading (0: greedy; with a grammar, 10 beams)")
+@click.option("--augment", is_flag=True, help="online photometric augmentation of every training line")
+@click.option("--seed", default=0, type=click.IntRange(0))
+@click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
+              help="start from RUN's best validation epoch's weights, or its latest checkpoint")
+@click.option("--bn-only", is_flag=True,
+              help="no self-training: only re-estimate the batch-normalization statistics on the images")
+@GRAMMAR
+@NO_GRAMMAR
+def adapt(run, images, out, rounds, steps, threshold, data, weights, pseudo_weight, val, learning_rate, batch_size,
+          beam_width, augment, seed, which, bn_only, grammar_recipe, no_grammar) -> None:
+    """Adapt a recognizer RUN to unlabelled real line images (self-training), into a new run --out.
+
+    Each round reads the images with the current model, keeps the readings that are confident (--threshold) and
+    valid under the grammar as pseudo-labels, and fine-tunes on the synthetic data mixed with them. OUT/adapt.json
+    records every round's kept count and confidence; OUT is a run that predict, evaluate and export take.
+    """
+    _need_tensorflow()
+    from .train.adapt import AdaptSettings, adapt as self_train, adapt_batchnorm, find_images
+    from .train.runs import RunError, run_kind
+
+    try:
+        if run_kind(run, trained=True) != "recognizer":
+            raise RunError(f"{run} is a spotter run; adapt takes a recognizer run")
+    except RunError as exc:
+        raise click.BadParameter(str(exc), param_hint="RUN") from None
+    try:
+        find_images(images)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--images") from None
+    if Path(out).exists() and any(Path(out).iterdir()):
+        raise click.BadParameter(f"{out} is not empty: choose another folder", param_hint="--out")
+    if not data and not bn_only:
+        from .train.adapt import source_data
+
+        try:
+            synthetic = source_data(Path(run))[0]
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(str(exc), param_hint="RUN") from None
+    else:
+        synthetic = data
+    if weights and len(weights) != len(synthetic):
+        raise click.BadParameter(f"give one --weight per synthetic dataset ({len(synthetic)}: "
+                                 f"{', '.join(map(str, synthetic))}), got {len(weights)}", param_hint="--weight")
+    grammar = _grammar(run, grammar_recipe, no_grammar)
+    if grammar is not None:
+        from .train.recognizer import RecognizerConfig
+
+        _grammar_charset(grammar, RecognizerConfig.load(Path(run) / "config.json").charset)
+    from .store.format import CorruptRecord, DatasetError
+
+    try:
+        if bn_only:
+            adapt_batchnorm(run, images, out, batch_size=batch_size, grammar=grammar, which=which, log=click.echo)
+            return
+        settings = AdaptSettings(rounds=rounds, steps=steps, threshold=threshold, pseudo_weight=pseudo_weight,
+                                 weights=list(weights) or None, batch_size=batch_size, learning_rate=learning_rate,
+                                 beam_width=beam_width, augment=augment, seed=seed)
+        record = self_train(run, images, out, settings, data=list(data) or None, val=val, grammar=grammar,
+                            which=which, log=click.echo)
+    except (ValueError, OSError, DatasetError, CorruptRecord) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not record["trained_rounds"]:
+        raise click.ClickException(f"{record['stopped']}; no adapted run was written (see {Path(out) / 'adapt.json'})"
+                                   f"; lower --threshold")
+
+
 @main.command("export")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", "out", required=True, type=OUT_FOLDER, help="export folder")

@@ -377,8 +377,10 @@ def _training_summary(run: Path) -> dict:
         return json.loads(path.read_text()) if path.exists() else {}
 
     training, metrics = read("training.json"), read("metrics.json")
-    return {"data": [{k: d.get(k) for k in ("path", "recipe_sha256", "seed", "n", "lines")}
+    return {"data": [{**{k: d.get(k) for k in ("path", "recipe_sha256", "seed", "n", "lines")},
+                      **({"kind": d["kind"]} if "kind" in d else {})}  # "lines": adapt's pseudo-labelled lines
                      for d in training.get("data", [])],
+            **({"init": training["init"]} if training.get("init") else {}),  # the run a fine-tune started from
             "val": training.get("val"), "settings": training.get("settings"),
             "best_epoch": metrics.get("best"), "epochs_trained": len(metrics.get("history", []))}
 

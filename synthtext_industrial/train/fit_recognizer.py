@@ -12,6 +12,7 @@ The loop itself (resume, checkpoints, best epoch, early stop) is train/loop.py, 
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -39,15 +40,28 @@ def evaluate_lines(model, charset: Charset, batches, limit: int | None = None) -
 
 def train_recognizer(data: Sequence[str | Path], run: str | Path, config: RecognizerConfig | None = None,
                      settings: TrainSettings | None = None, val: str | Path | None = None, resume: bool = False,
-                     log: Callable[[str], None] = print) -> dict:
-    """Train (or, with resume, continue) a recognizer; returns the metrics written to RUN/metrics.json."""
+                     log: Callable[[str], None] = print, init: str | Path | None = None,
+                     init_which: str = "best") -> dict:
+    """Train (or, with resume, continue) a recognizer; returns the metrics written to RUN/metrics.json.
+
+    `init`: a trained recognizer run to fine-tune: its config.json (charset, input size) is kept and `config`
+    ignored, and training starts from its best weights (else its latest checkpoint; with init_which="last",
+    always its latest checkpoint). The data's characters must be in its charset.
+    """
     import tensorflow as tf
 
     run, settings = Path(run), settings or TrainSettings()
     data = [Path(d) for d in data]
+    init = Path(init) if init is not None else None
 
     def new_config():
         charset = line_data.dataset_charset(data + ([Path(val)] if val else []))
+        if init is not None:
+            kept = RecognizerConfig.load(init / "config.json")
+            missing = "".join(sorted(set(charset) - set(kept.charset)))
+            if missing:
+                raise ValueError(f"the training data has characters {missing!r} that {init} cannot output")
+            return kept
         fresh = RecognizerConfig(**{**(config or RecognizerConfig()).model_dump(), "charset": charset})
         return fresh.with_auto_width(line_data.max_line_length(data))
 
@@ -59,7 +73,9 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
     manifests = [line_data.manifest(d) for d in data]
     line_count = sum(m["counts"].get("crops") or m["counts"]["lines"] for m in manifests)
     steps_per_epoch = settings.steps_per_epoch or max(1, math.ceil(line_count / settings.batch_size))
-    loop.write_training_json(run, "recognizer", data, manifests, val, settings)
+    if resume and (run / "training.json").exists():  # a resumed fine-tune still names where it started
+        init = init or json.loads((run / "training.json").read_text()).get("init")
+    loop.write_training_json(run, "recognizer", data, manifests, val, settings, init)
 
     tf.keras.utils.set_random_seed(settings.seed)
     strategy = loop.strategy()
@@ -75,6 +91,10 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
         log("no --val given: validation accuracy is measured on training lines")
     with strategy.scope():
         model = build_recognizer(config, unroll=not tf.config.list_physical_devices("GPU"))
+        if init is not None and not resume:  # resume restores the run's own checkpoint instead
+            from .runs import load_weights
+
+            load_weights(model, init, init_which)
 
     def make_step(optimizer):
         def loss_fn(batch):

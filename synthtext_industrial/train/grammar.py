@@ -531,11 +531,12 @@ def dataset_text_config(dataset: str | Path) -> tuple[TextConfig, str]:
 
 def run_grammar(run: str | Path) -> Grammar | None:
     """The grammar of the recipes a run was trained on (its training.json names the datasets, their manifests
-    hold the recipes), or None when they cannot be found."""
+    hold the recipes; line folders are skipped), or None when they cannot be found."""
     path = Path(run) / "training.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        datasets = [entry["path"] for entry in data.get("data", [])]
+        # a line folder (adapt's pseudo-labelled lines) has no recipe: the run reads its datasets' grammar
+        datasets = [entry["path"] for entry in data.get("data", []) if entry.get("kind") != "lines"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if not datasets:

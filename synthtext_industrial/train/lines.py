@@ -4,6 +4,10 @@ A dataset with crops is read from its crops shards; one without is rectified on
 the fly from the line quads of its page shards (LMDB or TFRecord), with the same
 `line_crop` that writes crops. Several datasets mix with weights, like DTRB's
 `batch_ratio`. Nothing is loaded into memory beyond the shuffle buffer.
+
+Besides datasets written by `generate`, a *line folder* can be trained on: a folder holding `LINES_FILE`
+(`path<TAB>text` lines, paths relative to it or absolute) and no manifest.json. `adapt` writes one per round
+for its pseudo-labelled real lines; the images are read with OpenCV in grayscale, as `predict` reads them.
 """
 from __future__ import annotations
 
@@ -18,9 +22,26 @@ from .text import Charset
 CROP_MARGIN = 0.15  # the margin generate uses for crops (synthtext_industrial.crops.line_crop default)
 
 
+LINES_FILE = "lines.tsv"  # a line folder's `path<TAB>text` list
+
+
+def is_line_folder(out: str | Path) -> bool:
+    """A folder of labelled line images (LINES_FILE, no manifest.json) rather than a generated dataset."""
+    return (Path(out) / LINES_FILE).is_file() and not (Path(out) / "manifest.json").exists()
+
+
 def manifest(out: str | Path) -> dict:
+    """A dataset's manifest.json; for a line folder, the fields training reads (charset, counts), derived from
+    its LINES_FILE, with `"kind": "lines"` and no recipe."""
     from ..store.format import load_manifest
 
+    if is_line_folder(out):
+        rows = read_labels_tsv(Path(out) / LINES_FILE)
+        texts = [text for _, text in rows]
+        return {"kind": "lines", "recipe_sha256": None, "seed": None, "n": len(rows), "crops": True,
+                "charset": "".join(sorted(set("".join(texts)))),
+                "counts": {"images": len(rows), "lines": len(rows), "crops": len(rows),
+                           "max_line_length": max([0] + [len(t) for t in texts])}}
     return load_manifest(out)
 
 
@@ -39,6 +60,8 @@ def raw_lines(out: str | Path, shuffle_shards: bool = False, seed: int | None = 
 
     from ..store.readers import tf_dataset
 
+    if is_line_folder(out):
+        return _line_folder_lines(out, shuffle_shards, seed)
     if manifest(out).get("crops"):
         crops = tf_dataset(out, kind="crops", shuffle_shards=shuffle_shards, seed=seed)
         return crops.map(lambda e: {"image": e["image"], "text": e["text"]}, num_parallel_calls=tf.data.AUTOTUNE)
@@ -67,6 +90,33 @@ def raw_lines(out: str | Path, shuffle_shards: bool = False, seed: int | None = 
         return {"image": line["image"][: line["size"][0], : line["size"][1]], "text": line["text"]}
 
     return pages.flat_map(cut).map(unpad, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _line_folder_lines(out: str | Path, shuffle: bool, seed: int | None):
+    """raw_lines of a line folder: its LINES_FILE in order (or shuffled whole, repeatably when seeded)."""
+    import tensorflow as tf
+
+    rows = read_labels_tsv(Path(out) / LINES_FILE)
+    if not rows:
+        raise ValueError(f"{Path(out) / LINES_FILE} lists no lines")
+    paths = tf.data.Dataset.from_tensor_slices(([str(p) for p, _ in rows], [t for _, t in rows]))
+    if shuffle:
+        paths = paths.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+
+    def read(path):
+        import cv2
+
+        image = cv2.imread(path.decode("utf-8"), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise ValueError(f"{Path(out) / LINES_FILE}: cannot read image {path.decode('utf-8')}")
+        return image[..., None]
+
+    def load(path, text):
+        image = tf.numpy_function(read, [path], tf.uint8, stateful=False)
+        image.set_shape([None, None, 1])
+        return {"image": image, "text": text}
+
+    return paths.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def encode_texts(charset: Charset):

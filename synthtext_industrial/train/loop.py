@@ -111,13 +111,16 @@ def start_run(run: Path, settings: TrainSettings, val, resume: bool, load_config
 
 
 def write_training_json(run: Path, model: str, data: Sequence[Path], manifests: list[dict], val,
-                        settings: TrainSettings) -> None:
-    """The command's settings and where the training data came from (recipe hashes, seeds, sizes)."""
+                        settings: TrainSettings, init: Path | None = None) -> None:
+    """The command's settings and where the training data came from (recipe hashes, seeds, sizes); a line
+    folder (train/lines.py) is marked `"kind": "lines"`; `init` is the run whose weights training started from."""
     dump_json(run / "training.json", {
         "model": model,
-        "data": [{"path": str(d), "recipe_sha256": m["recipe_sha256"], "seed": m["seed"], "n": m["n"],
+        "data": [{"path": str(d), **({"kind": "lines"} if m.get("kind") == "lines" else {}),
+                  "recipe_sha256": m["recipe_sha256"], "seed": m["seed"], "n": m["n"],
                   "pages": m["counts"]["images"], "lines": m["counts"]["lines"]} for d, m in zip(data, manifests)],
         "val": str(val) if val else None,
+        **({"init": str(init)} if init else {}),
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.model_dump().items()},
     })
 

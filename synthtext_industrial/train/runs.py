@@ -40,21 +40,28 @@ def run_kind(run: str | Path, trained: bool = False) -> str:
 
 def load_recognizer(run: str | Path, which: str = "best"):
     """(model, config) of a recognizer run: the best epoch's weights, or the latest checkpoint with which='last'."""
-    import tensorflow as tf
-
     from .recognizer import RecognizerConfig, build_recognizer
 
     run = Path(run)
     config = RecognizerConfig.load(run / "config.json")
     model = build_recognizer(config)
+    load_weights(model, run, which)
+    return model, config
+
+
+def load_weights(model, run: str | Path, which: str = "best") -> None:
+    """Load a recognizer run's weights into a model built from its config: the best epoch's, or the latest
+    checkpoint with which='last' (or when there is no best.weights.h5)."""
+    import tensorflow as tf
+
+    run = Path(run)
     if which == "best" and (run / "best.weights.h5").exists():
         model.load_weights(str(run / "best.weights.h5"))
-    else:
-        latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
-        if latest is None:
-            raise FileNotFoundError(f"{run} has no trained weights yet")
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return model, config
+        return
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"{run} has no trained weights yet")
+    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
 
 
 def load_spotter(run: str | Path, which: str = "best"):
