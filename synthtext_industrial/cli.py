@@ -222,6 +222,39 @@ def audit(recipe, count, output, worst, start, seed, assets_root) -> None:
     click.echo(f"wrote {output} (the {min(worst, len(report.chars))} least legible characters)")
 
 
+@main.command("fit")
+@click.argument("photos", metavar="PHOTOS")
+@RECIPE
+@click.option("-o", "--output", required=True, type=OUT_FOLDER,
+              help="folder to write: report.txt, report.json, histograms.png, fitted.yaml")
+@click.option("-n", "--pages", default=200, type=click.IntRange(1, 100000),
+              help="pages of the recipe to render and measure")
+@click.option("--max-images", default=1000, type=click.IntRange(1),
+              help="measure at most this many real images (an even sample of the folder)")
+@SEED
+@ASSETS_ROOT
+def fit_command(photos, recipe, output, pages, max_images, seed, assets_root) -> None:
+    """Measure real line crops (PHOTOS: a folder of images; labels are not read) and RECIPE's own crops alike.
+
+    Prints text height, stroke width, contrast, polarity, ground brightness and texture, blur, noise and JPEG
+    blockiness side by side, and one domain-gap score (lower is closer); writes the table, histograms of real vs
+    synthetic, and fitted.yaml: the recipe with its ranges set to cover the real crops (docs/fit.md).
+    """
+    from tqdm import tqdm
+
+    from .domain import FitError, fit as run_fit
+
+    r = _load(recipe, assets_root)
+    try:
+        report = run_fit(photos, r, output, pages=pages, seed=seed, max_images=max_images,
+                         progress=lambda items, **kw: tqdm(items, disable=None, **kw))
+    except FitError as exc:
+        raise RecipeProblem(str(exc)) from None
+    click.echo(report.table())
+    click.echo(f"wrote {output}/report.txt, report.json, histograms.png and fitted.yaml "
+               f"({len(report.changes)} fields fitted)")
+
+
 @main.command()
 @RECIPE
 @click.option("-n", "--count", default=16, type=click.IntRange(0), help="number of samples")
