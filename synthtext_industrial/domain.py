@@ -1,24 +1,27 @@
 """`fit`: measure real line crops and a recipe's own crops alike, show the gap, and write a recipe that covers the real.
 
-Real crops are read from a folder of images (no labels are read). The recipe's crops are rendered here, framed as
-`generate --crops` frames them (the same `crops` stream, margins and capture size), and measured at the pixel size
-a camera took them at: a crop the recipe captures at `crops.text_height_px` is averaged down to that size first
-(the pixels `crops.capture_at` scales back up). Both sides are measured by `measure.measure_crop`.
+Real crops are read from a folder of images (no labels are read). The recipe's crops are rendered here exactly as
+`generate --crops` writes them (`crops.framed_crops`: the same `crops` stream, margins, and capture at
+`crops.text_height_px` scaled back up), so both sides are measured at the size a recognizer is trained on, by
+`measure.measure_crop`.
 
-The fitted recipe is the original YAML with the fields below replaced (recipes have no include mechanism, so it
-is a complete recipe; every change is listed in its header):
+The fitted recipe is the original YAML with the fields below replaced (recipes have no include mechanism, so it is
+a complete recipe; its header lists every change, old -> new and why). Each rule reads how the recipe's present
+values show in its own measured crops, so the fit is then refined: the fitted recipe is rendered, measured and
+fitted again (`refine` rounds), and finally measured once more for the report (its gap and histograms).
 
 | measure | recipe field | rule |
 |---|---|---|
-| text height | `crops.text_height_px` when the recipe sets it, else `typography.height_px` | real p5-p95, times the recipe's own ratio of nominal to measured height |
+| text height | `typography.height_px` | real p5-p95 x the recipe's drawn / measured height (median); a minimum at which a block no longer fits the page is lowered to the largest that fits |
+| blur | `effects.blur` (whole frame) | real blur beyond the recipe's sharpest crops (its p10, in quadrature): p = share over 0.5 px, sigma = their p10-p90; refined by the real / fitted median |
 | contrast | `colour.contrast` | the recipe's range moved by (real - synthetic) at p5 and at p95 |
 | polarity | `colour.polarity` | the real shares of dark-on-light and light-on-dark |
 | brightness | `background.brightness` | the recipe's range moved by (real - synthetic) at p5 and at p95 |
-| blur | `effects.partial_blur` | real blur beyond the recipe's sharpest crops (in quadrature): p = share of crops with more than 0.5 px, sigma = its p10-p90, in page px |
-| noise | `effects.noise.gaussian_sigma` | real p5-p95, in page px |
+| noise | `effects.noise` | real p5-p95, or the recipe's range x real / synthetic median once its noise shows; p = share of real crops with noise over 1 gray level |
 | JPEG | `effects.jpeg.p` | share of real crops with blockiness over 8 (z-score; crops without blocks read about 1-6) |
 
-Stroke width and ground texture are compared but set nothing (no one recipe field sets them).
+Stroke width and ground texture are compared but set nothing (no one recipe field sets them); `crops` framing and
+capture size are left as the recipe has them.
 """
 from __future__ import annotations
 
@@ -33,13 +36,16 @@ import cv2
 import numpy as np
 import yaml
 
-from .crops import line_crop
+from .crops import capture_at, line_crop
 from .measure import MEASURES, gap_score, measure_crop
+from .core.config import RecipeError
+from .fit import misfits
 from .recipe import Recipe, recipe_from_dict
 from .render import render_sample
 from .stages.framing import crop_rng, sample_framing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
+NOISY = 1.0  # gray levels of noise std that count as a noisy crop
 BLURRED = 0.5  # px of blur beyond the recipe's sharpest crops that counts as a blurred crop
 BLOCKY = 8.0  # blockiness (z-score) that counts as a JPEG-blocky crop (no blocks: about 1-6)
 
@@ -80,11 +86,10 @@ def measure_images(paths: list[Path], progress: Callable[[Iterable], Iterable] =
 
 
 def recipe_crops(recipe: Recipe, pages: int, seed: int = 0, start: int = 0):
-    """(crop at its capture size, nominal text height, page px per crop px) for every line of `pages` pages.
+    """(crop, text height on the page, capture text height or None) for every line of `pages` pages.
 
-    The framing is `crops.framed_crops`'s, drawn from the same stream; a crop the recipe captures at a smaller text
-    height than it was rendered at is averaged down to that height (INTER_AREA, as `crops.capture_at` does before
-    it scales the crop back up), so it has the pixels the camera would have recorded.
+    The crops are the ones `generate --crops` writes (`crops.framed_crops`: the same stream, margins and capture
+    at `crops.text_height_px`, scaled back up), so they are measured at the size a recognizer is trained on.
     """
     cfg = recipe.crops
     for index in range(start, start + pages):
@@ -96,26 +101,21 @@ def recipe_crops(recipe: Recipe, pages: int, seed: int = 0, start: int = 0):
             quad = np.asarray(line.quad, np.float64)
             height = float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2)
             target = framing["text_height_px"]
-            if target is not None and target < height:
-                f = target / height
-                rows, cols = crop.shape
-                crop = cv2.resize(crop, (max(1, round(cols * f)), max(1, round(rows * f))),
-                                  interpolation=cv2.INTER_AREA)
-                yield crop, float(target), height / target
-            else:
-                yield crop, height, 1.0
+            if target is not None:
+                crop = capture_at(crop, height, target)
+            yield crop, height, target
 
 
 def measure_recipe(recipe: Recipe, pages: int, seed: int = 0,
                    progress: Callable[[Iterable], Iterable] = iter) -> list[dict]:
-    """Measures of the recipe's crops of `pages` pages, each with `nominal_height` and `scale` (page px per px)."""
+    """Measures of the recipe's crops of `pages` pages, each with `nominal_height` (the text height the recipe
+    drew) and `capture_height` (the text height it was captured at: at most the nominal one)."""
     rows = []
-    crops = recipe_crops(recipe, pages, seed)
-    for crop, nominal, scale in progress(crops):
+    for crop, nominal, target in progress(recipe_crops(recipe, pages, seed)):
         if min(crop.shape) < 8:
             continue
         row = measure_crop(crop)
-        row.update(nominal_height=nominal, scale=scale)
+        row.update(nominal_height=nominal, capture_height=min(nominal, target) if target is not None else nominal)
         rows.append(row)
     return rows
 
@@ -154,22 +154,41 @@ def _shifted(old: tuple[float, float], real: np.ndarray, syn: np.ndarray, low: f
     return _range(old[0] + r5 - s5, old[1] + r95 - s95, low, high)
 
 
-def fitted_fields(recipe: Recipe, real: list[dict], syn: list[dict]) -> dict[str, tuple[object, object, str]]:
-    """{dotted field: (old value, new value, why)} for the recipe fields the real measures set."""
+def fitted_fields(recipe: Recipe, real: list[dict], syn: list[dict],
+                  base_blur: float | None = None) -> dict[str, tuple[object, object, str]]:
+    """{dotted field: (value now, fitted value, why)} for the recipe fields the real measures set.
+
+    `syn` are the measures of `recipe`'s own crops: every rule reads how this recipe's values show in its measured
+    crops, so running it again on the fitted recipe and its crops refines the fit (`fit(..., refine=1)`).
+    `base_blur`: the blur of the original recipe's sharpest crops (its p10), given when refining.
+    """
     out: dict[str, tuple[object, object, str]] = {}
+    usable = [r for r in syn if math.isfinite(r["text_height"]) and r["text_height"] > 0]
+    k = float(np.median([r["nominal_height"] / r["text_height"] for r in usable])) if usable else 1.0
     heights = column(real, "text_height")
-    ratio = np.array([r["nominal_height"] / r["text_height"] for r in syn
-                      if math.isfinite(r["text_height"]) and r["text_height"] > 0])
-    k = float(np.median(ratio)) if ratio.size else 1.0
-    scale = float(np.median([r["scale"] for r in syn])) if syn else 1.0
     if heights.size:
         h5, h95 = quantiles(heights, (5, 95))
-        why = (f"real text height p5-p95 {h5:.1f}-{h95:.1f} px x {k:.2f} (this recipe's nominal / measured "
-               f"height)")
-        if recipe.crops.text_height_px is not None:
-            out["crops.text_height_px"] = (list(recipe.crops.text_height_px), _range(h5 * k, h95 * k, 4, 200), why)
-        else:
-            out["typography.height_px"] = (list(recipe.typography.height_px), _range(h5 * k, h95 * k, 6, 1000), why)
+        out["typography.height_px"] = (list(recipe.typography.height_px), _range(h5 * k, h95 * k, 6, 1000),
+                                       f"real text height p5-p95 {h5:.1f}-{h95:.1f} px x {k:.2f} (this recipe's "
+                                       f"drawn / measured height)")
+    blur_r, blur_s = column(real, "blur"), column(syn, "blur")
+    if blur_r.size and blur_s.size:
+        base = quantiles(blur_s, (10,))[0] if base_blur is None else base_blur
+        extra = np.sqrt(np.maximum(blur_r ** 2 - base ** 2, 0))
+        blurred = extra[extra > BLURRED]
+        cfg = recipe.effects.blur
+        old = {"p": cfg.p, "sigma": list(cfg.sigma)}
+        new = {"p": round(float(blurred.size / extra.size), 2), "sigma": list(cfg.sigma)}
+        why = f"real blur beyond this recipe's sharpest crops ({base:.2f} px), p10-p90, where over {BLURRED} px"
+        if blurred.size and cfg.p > 0 and base_blur is not None:  # a refinement: scale what the recipe draws
+            got = math.sqrt(max(quantiles(blur_s, (50,))[0] ** 2 - base ** 2, 0.01))
+            target = math.sqrt(max(quantiles(blur_r, (50,))[0] ** 2 - base ** 2, 0.01))
+            new["sigma"] = _range(cfg.sigma[0] * target / got, cfg.sigma[1] * target / got, 0.1, 50, 2)
+            why = (f"this recipe's frame blur x {target / got:.2f} (real / synthetic median blur beyond "
+                   f"{base:.2f} px)")
+        elif blurred.size:
+            new["sigma"] = _range(*quantiles(blurred, (10, 90)), 0.1, 50, 2)
+        out["effects.blur"] = (old, new, why)
     contrast_r, contrast_s = column(real, "contrast"), column(syn, "contrast")
     if contrast_r.size and contrast_s.size:
         out["colour.contrast"] = (list(recipe.colour.contrast),
@@ -187,29 +206,27 @@ def fitted_fields(recipe: Recipe, real: list[dict], syn: list[dict]) -> dict[str
         out["background.brightness"] = (list(recipe.background.brightness),
                                         _shifted(recipe.background.brightness, bright_r, bright_s, -255, 255),
                                         "moved by real - synthetic ground brightness at p5 and p95")
-    blur_r, blur_s = column(real, "blur"), column(syn, "blur")
-    if blur_r.size and blur_s.size:
-        base = quantiles(blur_s, (10,))[0]
-        extra = np.sqrt(np.maximum(blur_r ** 2 - base ** 2, 0))
-        blurred = extra[extra > BLURRED]
-        pb = recipe.effects.partial_blur
-        old = {"p": pb.p, "sigma": list(pb.sigma)}
-        new = {"p": round(float(blurred.size / extra.size), 2), "sigma": list(pb.sigma)}
-        if blurred.size:
-            b10, b90 = quantiles(blurred, (10, 90))
-            new["sigma"] = _range(b10 * scale, b90 * scale, 0.1, 50, 2)
-        out["effects.partial_blur"] = (old, new, f"real blur beyond this recipe's sharpest crops ({base:.2f} px), "
-                                                 f"x {scale:.2f} page px per crop px")
-    noise = column(real, "noise")
-    if noise.size:
-        n5, n95 = quantiles(noise, (5, 95))
-        out["effects.noise.gaussian_sigma"] = (list(recipe.effects.noise.gaussian_sigma),
-                                               _range(n5 * scale, n95 * scale, 0, 100, 2),
-                                               f"real noise p5-p95 x {scale:.2f} page px per crop px")
+    noise_r, noise_s = column(real, "noise"), column(syn, "noise")
+    if noise_r.size and noise_s.size:
+        cfg = recipe.effects.noise
+        old = {"p": cfg.p, "gaussian_sigma": list(cfg.gaussian_sigma)}
+        n5, n50, n95 = quantiles(noise_r)
+        s50 = quantiles(noise_s, (50,))[0]
+        share = round(float(np.mean(noise_r > NOISY)), 2)
+        if cfg.p > 0 and cfg.gaussian_sigma[1] > 0 and s50 > 0.3:
+            gain = n50 / s50
+            new = {"p": share, "gaussian_sigma": _range(cfg.gaussian_sigma[0] * gain,
+                                                        cfg.gaussian_sigma[1] * gain, 0, 100, 2)}
+            why = f"this recipe's noise x {gain:.2f} (real / synthetic median noise)"
+        else:
+            new = {"p": share, "gaussian_sigma": _range(n5, n95, 0, 100, 2)}
+            why = "real noise p5-p95"
+        why += f"; p: share of real crops with noise over {NOISY:g} gray level"
+        out["effects.noise"] = (old, new, why)
     blocky = column(real, "blockiness")
     if blocky.size:
         out["effects.jpeg.p"] = (recipe.effects.jpeg.p, round(float(np.mean(blocky > BLOCKY)), 2),
-                                 f"share of real crops with blockiness over {BLOCKY}")
+                                 f"share of real crops with blockiness over {BLOCKY:g}")
     return out
 
 
@@ -226,11 +243,18 @@ def _set(data: dict, dotted: str, value) -> None:
         node[keys[-1]] = value
 
 
-def fitted_recipe_text(recipe: Recipe, changes: dict[str, tuple[object, object, str]], photos: str) -> str:
-    """The recipe's YAML with the fitted fields replaced, its header listing each change."""
+def fitted_data(recipe: Recipe, changes: dict[str, tuple[object, object, str]]) -> dict:
+    """The recipe's YAML data with the fitted fields replaced."""
     data = copy.deepcopy(yaml.safe_load(recipe.raw_text) or {})
     for dotted, (_old, new, _why) in changes.items():
         _set(data, dotted, new)
+    return data
+
+
+def fitted_recipe_text(recipe: Recipe, data: dict, changes: dict[str, tuple[object, object, str]],
+                       photos: str) -> str:
+    """The fitted recipe as YAML, its header listing each change."""
+    data = dict(data)
     if data.get("name"):
         data["name"] = f"{data['name']}-fit"
     header = [f"# {Path(recipe.source).name} fitted to the real crops in {photos} by `synthtext-industrial fit`.",
@@ -240,6 +264,25 @@ def fitted_recipe_text(recipe: Recipe, changes: dict[str, tuple[object, object, 
     header.append(f"# Relative asset paths resolve against this file's folder; the original is in "
                   f"{Path(recipe.source).parent} (pass it as --assets-root if they no longer resolve).")
     return "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+
+
+def validated(data: dict, source: str, base_dir: Path) -> tuple[Recipe, str | None]:
+    """(the recipe `data` makes, a note or None). A smallest text height at which a block no longer fits the page
+    (the renderer shrinks large text, never below the minimum) is lowered to the largest that fits."""
+    try:
+        return recipe_from_dict(data, source, base_dir), None
+    except RecipeError as exc:
+        if "does not fit" not in str(exc):
+            raise
+    lo, hi = data["typography"]["height_px"]
+    trial = copy.deepcopy(data)
+    trial["typography"]["height_px"] = [6, hi]
+    recipe = recipe_from_dict(trial, source, base_dir)
+    wanted = recipe.model_copy(update={"typography": recipe.typography.model_copy(update={"height_px": (lo, hi)})})
+    largest = max(6, min(m.largest_height for m in misfits(wanted)))
+    data["typography"]["height_px"] = [float(largest), hi]
+    note = f"typography.height_px min lowered from {lo:g} to {largest:g} px, the largest at which every block fits"
+    return recipe_from_dict(data, source, base_dir), note
 
 
 # ----------------------------------------------------------------------------- report
@@ -253,23 +296,31 @@ class FitReport:
     unreadable: int
     gap: float
     changes: dict[str, tuple[object, object, str]] = field(default_factory=dict)
+    fitted: list[dict] = field(default_factory=list)  # the fitted recipe's crops, measured
+    fitted_gap: float = math.nan
+    notes: list[str] = field(default_factory=list)
 
     def table(self) -> str:
-        head = (f"{'measure':<22}{'unit':<13}{'real p5':>9}{'p50':>9}{'p95':>9}   {'synth p5':>9}{'p50':>9}"
-                f"{'p95':>9}{'KS':>7}")
+        head = (f"{'measure':<22}{'unit':<12}{'real p5':>9}{'p50':>8}{'p95':>8}  {'recipe p5':>9}{'p50':>8}"
+                f"{'p95':>8}{'KS':>6}  {'fitted p50':>10}{'KS':>6}")
         lines = [f"real: {self.photos} ({len(self.real)} crops measured"
                  + (f", {self.unreadable} unreadable" if self.unreadable else "") + ")",
-                 f"synthetic: {self.recipe} ({len(self.synthetic)} crops)", head, "-" * len(head)]
+                 f"recipe: {self.recipe} ({len(self.synthetic)} crops); fitted: fitted.yaml ({len(self.fitted)} crops)",
+                 head, "-" * len(head)]
         for name, (what, unit) in MEASURES.items():
-            r, s = column(self.real, name), column(self.synthetic, name)
+            r, s, f = column(self.real, name), column(self.synthetic, name), column(self.fitted, name)
             if name == "polarity":
-                lines.append(f"{'dark-on-light share':<22}{'':<13}{np.mean(r > 0) if r.size else math.nan:>27.2f}   "
-                             f"{np.mean(s > 0) if s.size else math.nan:>27.2f}{ks_distance(r, s):>7.2f}")
+                share = [float(np.mean(v > 0)) if v.size else math.nan for v in (r, s, f)]
+                lines.append(f"{'dark-on-light share':<34}{share[0]:>25.2f}  {share[1]:>25.2f}"
+                             f"{ks_distance(r, s):>6.2f}  {share[2]:>10.2f}{ks_distance(r, f):>6.2f}")
                 continue
             rq, sq = quantiles(r), quantiles(s)
-            lines.append(f"{what[:21]:<22}{unit:<13}" + "".join(f"{v:>9.2f}" for v in rq) + "   "
-                         + "".join(f"{v:>9.2f}" for v in sq) + f"{ks_distance(r, s):>7.2f}")
-        lines.append(f"domain gap (MMD^2, Gaussian kernel, real-standardised measures): {self.gap:.4f}")
+            lines.append(f"{what[:21]:<22}{unit[:11]:<12}{rq[0]:>9.2f}{rq[1]:>8.2f}{rq[2]:>8.2f}  {sq[0]:>9.2f}"
+                         f"{sq[1]:>8.2f}{sq[2]:>8.2f}{ks_distance(r, s):>6.2f}  {quantiles(f, (50,))[0]:>10.2f}"
+                         f"{ks_distance(r, f):>6.2f}")
+        lines.append(f"domain gap (MMD^2, Gaussian kernel, real-standardised measures; lower is closer): recipe "
+                     f"{self.gap:.4f}, fitted {self.fitted_gap:.4f}")
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -278,22 +329,28 @@ class FitReport:
                     for name in MEASURES}
 
         return {"photos": self.photos, "recipe": self.recipe, "real_crops": len(self.real),
-                "synthetic_crops": len(self.synthetic), "unreadable": self.unreadable, "gap_mmd2": self.gap,
-                "real": summary(self.real), "synthetic": summary(self.synthetic),
+                "synthetic_crops": len(self.synthetic), "fitted_crops": len(self.fitted),
+                "unreadable": self.unreadable, "gap_mmd2": self.gap, "fitted_gap_mmd2": self.fitted_gap,
+                "real": summary(self.real), "synthetic": summary(self.synthetic), "fitted": summary(self.fitted),
                 "ks": {name: ks_distance(column(self.real, name), column(self.synthetic, name)) for name in MEASURES},
-                "changes": {k: {"old": o, "new": n, "why": w} for k, (o, n, w) in self.changes.items()}}
+                "ks_fitted": {name: ks_distance(column(self.real, name), column(self.fitted, name))
+                              for name in MEASURES},
+                "changes": {k: {"old": o, "new": n, "why": w} for k, (o, n, w) in self.changes.items()},
+                "notes": self.notes}
 
 
-def histogram_sheet(real: list[dict], synthetic: list[dict], panel=(420, 220)) -> np.ndarray:
-    """One panel per measure: the real histogram as gray bars, the synthetic one as a red outline (each of unit area)."""
+def histogram_sheet(real: list[dict], synthetic: list[dict], fitted: list[dict] | None = None,
+                    panel=(420, 220)) -> np.ndarray:
+    """One panel per measure: the real histogram as gray bars, the recipe's as a red outline and the fitted
+    recipe's as a blue one (each of unit area)."""
     pw, ph = panel
     cols = 3
     names = list(MEASURES)
     sheet = np.full((ph * math.ceil(len(names) / cols), pw * cols, 3), 255, np.uint8)
     for n, name in enumerate(names):
         x0, y0 = (n % cols) * pw, (n // cols) * ph
-        r, s = column(real, name), column(synthetic, name)
-        both = np.concatenate([r, s])
+        r, s, f = column(real, name), column(synthetic, name), column(fitted or [], name)
+        both = np.concatenate([r, s, f])
         title = f"{MEASURES[name][0]} ({MEASURES[name][1]})" if MEASURES[name][1] else MEASURES[name][0]
         cv2.putText(sheet, title[:52], (x0 + 8, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         if not both.size:
@@ -301,37 +358,51 @@ def histogram_sheet(real: list[dict], synthetic: list[dict], panel=(420, 220)) -
         lo, hi = np.percentile(both, [1, 99])
         if hi <= lo:
             lo, hi = lo - 1, hi + 1
-        edges = np.linspace(lo, hi, 31)
+        logged = lo > 0 and hi / lo > 8  # heavy tails (sizes, blur): bins even in log
+        edges = np.geomspace(lo, hi, 31) if logged else np.linspace(lo, hi, 31)
         hr = np.histogram(np.clip(r, lo, hi), edges)[0] / max(r.size, 1)
         hs = np.histogram(np.clip(s, lo, hi), edges)[0] / max(s.size, 1)
-        top = max(hr.max(), hs.max(), 1e-9)
+        hf = np.histogram(np.clip(f, lo, hi), edges)[0] / max(f.size, 1)
+        if logged:
+            cv2.putText(sheet, "log axis", (x0 + pw // 2 - 25, y0 + ph - 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+        top = max(hr.max(), hs.max(), hf.max() if f.size else 0, 1e-9)
         left, bottom, width, height = x0 + 30, y0 + ph - 34, pw - 50, ph - 70
         bw = width / 30
         for i in range(30):
             bar = int(round(hr[i] / top * height))
             cv2.rectangle(sheet, (int(left + i * bw), bottom - bar), (int(left + (i + 1) * bw) - 1, bottom),
                           (170, 170, 170), -1)
-        points = []
-        for i in range(30):
-            y = int(round(bottom - hs[i] / top * height))
-            points += [(int(left + i * bw), y), (int(left + (i + 1) * bw), y)]
-        cv2.polylines(sheet, [np.array(points, np.int32)], False, (0, 0, 220), 2, cv2.LINE_AA)
+        for hist, colour, size in ((hs, (0, 0, 220), s.size), (hf, (200, 90, 0), f.size)):
+            if not size:
+                continue
+            points = []
+            for i in range(30):
+                y = int(round(bottom - hist[i] / top * height))
+                points += [(int(left + i * bw), y), (int(left + (i + 1) * bw), y)]
+            cv2.polylines(sheet, [np.array(points, np.int32)], False, colour, 2, cv2.LINE_AA)
         cv2.line(sheet, (left, bottom), (left + width, bottom), (0, 0, 0), 1)
         for value, anchor in ((lo, left), (hi, left + width - 50)):
             cv2.putText(sheet, f"{value:.3g}", (int(anchor), bottom + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0),
                         1, cv2.LINE_AA)
         cv2.putText(sheet, f"real n={r.size}", (x0 + pw - 150, y0 + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (120, 120, 120), 1, cv2.LINE_AA)
-        cv2.putText(sheet, f"synthetic n={s.size}", (x0 + pw - 150, y0 + 52), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+        cv2.putText(sheet, f"recipe n={s.size}", (x0 + pw - 150, y0 + 52), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (0, 0, 220), 1, cv2.LINE_AA)
+        if f.size:
+            cv2.putText(sheet, f"fitted n={f.size}", (x0 + pw - 150, y0 + 68), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (200, 90, 0), 1, cv2.LINE_AA)
     return sheet
 
 
 def fit(photos: str | Path, recipe: Recipe, out: str | Path, pages: int = 200, seed: int = 0,
-        max_images: int = 1000, progress: Callable[..., Iterable] | None = None) -> FitReport:
-    """Measure the real crops in `photos` and `pages` pages of `recipe`'s crops; write into `out`:
-    report.txt (the table), report.json, histograms.png and fitted.yaml (checked to load as a recipe)."""
+        max_images: int = 1000, refine: int = 1, progress: Callable[..., Iterable] | None = None) -> FitReport:
+    """Measure the real crops in `photos` and `pages` pages of `recipe`'s crops, fit the recipe, and measure the
+    fitted recipe's crops too; write into `out`: report.txt (the table), report.json, histograms.png (real vs
+    recipe) and fitted.yaml (a recipe). `refine` rounds measure the fitted recipe and fit it again."""
     progress = progress or (lambda items, **_kw: items)
+    if not recipe.raw_text:
+        raise FitError(f"{recipe.source}: fit needs a recipe read from a YAML file")
     paths = find_images(photos)
     if len(paths) > max_images:  # an even sample, the same for a seed
         keep = np.sort(np.random.default_rng(seed).choice(len(paths), max_images, replace=False))
@@ -339,19 +410,39 @@ def fit(photos: str | Path, recipe: Recipe, out: str | Path, pages: int = 200, s
     real, unreadable = measure_images(paths, lambda items: progress(items, desc="measuring real crops", unit="img"))
     if not real:
         raise FitError(f"{photos}: none of its {len(paths)} images could be read")
-    synthetic = measure_recipe(recipe, pages, seed,
-                               lambda items: progress(items, desc="rendering and measuring the recipe's crops",
-                                                      unit="crop"))
+
+    def measured(r: Recipe, what: str) -> list[dict]:
+        return measure_recipe(r, pages, seed, lambda items: progress(items, desc=f"measuring {what} crops",
+                                                                     unit="crop"))
+
+    synthetic = measured(recipe, "the recipe's")
     report = FitReport(str(photos), recipe.source, real, synthetic, unreadable, gap_score(real, synthetic, seed=seed))
-    report.changes = fitted_fields(recipe, real, synthetic)
-    text = fitted_recipe_text(recipe, report.changes, str(photos))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     fitted_path = out / "fitted.yaml"
-    recipe_from_dict(yaml.safe_load(text), str(fitted_path), Path(recipe.source).parent, text=text)  # it must load
+    base = Path(recipe.source).parent
+    current, current_rows, changes, note = recipe, synthetic, {}, None
+    blur = column(synthetic, "blur")
+    base_blur = quantiles(blur, (10,))[0] if blur.size else None
+    for round_ in range(1 + refine):
+        if round_:
+            current_rows = measured(current, f"the fitted recipe's (round {round_ + 1})")
+        for key, (old, new, why) in fitted_fields(current, real, current_rows, base_blur).items():
+            changes[key] = (changes[key][0] if key in changes else old, new, why)
+        data = fitted_data(recipe, changes)
+        current, note = validated(data, str(fitted_path), base)
+        if note:
+            changes["typography.height_px"] = (changes["typography.height_px"][0], data["typography"]["height_px"],
+                                               changes["typography.height_px"][2] + f"; {note}")
+    report.changes = changes
+    report.notes = [note] if note else []
+    report.fitted = measured(current, "the fitted recipe's")
+    report.fitted_gap = gap_score(real, report.fitted, seed=seed)
+    text = fitted_recipe_text(recipe, fitted_data(recipe, changes), changes, str(photos))
+    recipe_from_dict(yaml.safe_load(text), str(fitted_path), base, text=text)  # what is written loads
+    out.mkdir(parents=True, exist_ok=True)
     fitted_path.write_text(text, encoding="utf-8")
     (out / "report.txt").write_text(report.table() + "\n", encoding="utf-8")
     (out / "report.json").write_text(json.dumps(report.to_json(), indent=2), encoding="utf-8")
-    if not cv2.imwrite(str(out / "histograms.png"), histogram_sheet(real, synthetic)):
+    if not cv2.imwrite(str(out / "histograms.png"), histogram_sheet(real, synthetic, report.fitted)):
         raise OSError(f"could not write {out / 'histograms.png'}")
     return report
