@@ -142,3 +142,15 @@ def test_cli_fit_prints_the_table_and_the_gap(real_folder, write_recipe, tmp_pat
     assert result.exit_code == 0, result.output
     assert "text height" in result.output and "domain gap" in result.output
     assert yaml.safe_load((tmp_path / "o" / "fitted.yaml").read_text())["name"] == "fit-cli-fit"
+
+
+def test_frame_blur_is_left_out_when_off_and_blurs_the_whole_page_when_on():
+    from synthtext_industrial.stages.effects import EffectsConfig, FrameBlur, build_effects
+
+    off = build_effects(EffectsConfig())
+    assert not any(isinstance(t, FrameBlur) for t in off.transforms)  # recipes without it draw as before
+    image = np.full((64, 64), 30, np.uint8)
+    cv2.putText(image, "8", (20, 48), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 200, 5, cv2.LINE_AA)
+    blurred = FrameBlur(sigma_range=(2.0, 2.0), p=1.0)(image=image)["image"]
+    assert measure_crop(image)["blur"] < 0.9
+    assert 1.6 <= measure_crop(blurred)["blur"] <= 2.5
