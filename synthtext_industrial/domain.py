@@ -16,7 +16,7 @@ fitted again (`refine` rounds), and finally measured once more for the report (i
 | blur | `effects.blur` (whole frame) | real blur beyond the recipe's sharpest crops (its p10, in quadrature): p = share over 0.5 px, sigma = their p10-p90; refined by the real / fitted median |
 | contrast | `colour.contrast` | the recipe's range moved by (real - synthetic) at p5 and at p95 |
 | polarity | `colour.polarity` | the real shares of dark-on-light and light-on-dark |
-| brightness | `background.brightness` | the recipe's range moved by (real - synthetic) at p5 and at p95 |
+| brightness | `background.brightness`, and `display.window_level` where the recipe draws displays | the recipe's range moved by (real - synthetic) at p5 and at p95 |
 | noise | `effects.noise` | real p5-p95, or the recipe's range x real / synthetic median once its noise shows; p = share of real crops with noise over 1 gray level |
 | JPEG | `effects.jpeg.p` | share of real crops with blockiness over 8 (z-score; crops without blocks read about 1-6) |
 
@@ -83,6 +83,20 @@ def measure_images(paths: list[Path], progress: Callable[[Iterable], Iterable] =
             continue
         rows.append(measure_crop(img))
     return rows, unreadable
+
+
+def measure_photos(photos: str | Path, max_images: int = 1000, seed: int = 0,
+                   progress: Callable[..., Iterable] | None = None) -> tuple[list[dict], int]:
+    """(measures, unreadable count) of at most `max_images` images of the folder (an even sample for a seed)."""
+    progress = progress or (lambda items, **_kw: items)
+    paths = find_images(photos)
+    if len(paths) > max_images:
+        keep = np.sort(np.random.default_rng(seed).choice(len(paths), max_images, replace=False))
+        paths = [paths[i] for i in keep]
+    real, unreadable = measure_images(paths, lambda items: progress(items, desc="measuring real crops", unit="img"))
+    if not real:
+        raise FitError(f"{photos}: none of its {len(paths)} images could be read")
+    return real, unreadable
 
 
 def recipe_crops(recipe: Recipe, pages: int, seed: int = 0, start: int = 0):
@@ -206,6 +220,11 @@ def fitted_fields(recipe: Recipe, real: list[dict], syn: list[dict],
         out["background.brightness"] = (list(recipe.background.brightness),
                                         _shifted(recipe.background.brightness, bright_r, bright_s, -255, 255),
                                         "moved by real - synthetic ground brightness at p5 and p95")
+        if recipe.display.p > 0:  # the ground of a display crop is its glass
+            out["display.window_level"] = (list(recipe.display.window_level),
+                                           _shifted(recipe.display.window_level, bright_r, bright_s, 0, 255),
+                                           "the glass is the ground of a display's crop: moved by real - synthetic "
+                                           "ground brightness at p5 and p95")
     noise_r, noise_s = column(real, "noise"), column(syn, "noise")
     if noise_r.size and noise_s.size:
         cfg = recipe.effects.noise
@@ -396,20 +415,16 @@ def histogram_sheet(real: list[dict], synthetic: list[dict], fitted: list[dict] 
 
 
 def fit(photos: str | Path, recipe: Recipe, out: str | Path, pages: int = 200, seed: int = 0,
-        max_images: int = 1000, refine: int = 1, progress: Callable[..., Iterable] | None = None) -> FitReport:
+        max_images: int = 1000, refine: int = 1, progress: Callable[..., Iterable] | None = None,
+        real: tuple[list[dict], int] | None = None) -> FitReport:
     """Measure the real crops in `photos` and `pages` pages of `recipe`'s crops, fit the recipe, and measure the
     fitted recipe's crops too; write into `out`: report.txt (the table), report.json, histograms.png (real vs
-    recipe) and fitted.yaml (a recipe). `refine` rounds measure the fitted recipe and fit it again."""
+    recipe vs fitted) and fitted.yaml (a recipe). `refine` rounds measure the fitted recipe and fit it again.
+    `real`: (measures, unreadable count) of the same photos taken before, to fit several recipes to one set."""
     progress = progress or (lambda items, **_kw: items)
     if not recipe.raw_text:
         raise FitError(f"{recipe.source}: fit needs a recipe read from a YAML file")
-    paths = find_images(photos)
-    if len(paths) > max_images:  # an even sample, the same for a seed
-        keep = np.sort(np.random.default_rng(seed).choice(len(paths), max_images, replace=False))
-        paths = [paths[i] for i in keep]
-    real, unreadable = measure_images(paths, lambda items: progress(items, desc="measuring real crops", unit="img"))
-    if not real:
-        raise FitError(f"{photos}: none of its {len(paths)} images could be read")
+    real, unreadable = real if real is not None else measure_photos(photos, max_images, seed, progress)
 
     def measured(r: Recipe, what: str) -> list[dict]:
         return measure_recipe(r, pages, seed, lambda items: progress(items, desc=f"measuring {what} crops",

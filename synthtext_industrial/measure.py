@@ -311,6 +311,9 @@ def measure_crop(img: np.ndarray) -> dict[str, float]:
 
 GAP_FEATURES = ("stroke/height", "blur/height", "contrast", "polarity", "brightness", "texture", "noise",
                 "blockiness")
+# The least scale of each feature in `gap_score`: a difference smaller than this does not matter to a reader, so a
+# real set whose spread is narrower (noise 0.1-0.2 in clean crops) does not turn a trifle into a large gap.
+GAP_FLOORS = np.array([0.01, 0.005, 5.0, 1.0, 5.0, 1.0, 0.5, 1.0])
 
 
 def gap_features(rows: list[dict[str, float]]) -> np.ndarray:
@@ -326,13 +329,10 @@ def gap_features(rows: list[dict[str, float]]) -> np.ndarray:
 
 
 def _scale(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and robust scale of the real features (IQR / 1.349, else std, else 1)."""
+    """Centre and robust scale of the real features: IQR / 1.349, at least GAP_FLOORS."""
     centre = np.median(real, axis=0)
     q75, q25 = np.percentile(real, [75, 25], axis=0)
-    scale = (q75 - q25) / 1.349
-    std = real.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, np.where(std > 1e-9, std, 1.0))
-    return centre, scale
+    return centre, np.maximum((q75 - q25) / 1.349, GAP_FLOORS)
 
 
 def mmd2(a: np.ndarray, b: np.ndarray, bandwidth: float) -> float:
@@ -354,8 +354,8 @@ def gap_score(real_rows: list[dict[str, float]], synthetic_rows: list[dict[str, 
               max_rows: int = 2000, seed: int = 0) -> float:
     """The domain gap: MMD^2 (Gaussian kernel) between real and synthetic crops' `gap_features`.
 
-    Each feature is standardised by the REAL set's median and robust scale (so the score of several recipes
-    against one real set are on one scale), and the kernel's bandwidth is fixed at sqrt(number of features) in
+    Each feature is standardised by the REAL set's median and robust scale, never below its GAP_FLOORS (so the
+    scores of several recipes against one real set are on one scale), and the kernel's bandwidth is fixed at sqrt(number of features) in
     those units (one robust std per feature). At most `max_rows` crops of each side are used (drawn with `seed`).
     """
     real, syn = gap_features(real_rows), gap_features(synthetic_rows)
