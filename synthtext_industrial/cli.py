@@ -231,9 +231,11 @@ def audit(recipe, count, output, worst, start, seed, assets_root) -> None:
               help="pages of the recipe to render and measure")
 @click.option("--max-images", default=1000, type=click.IntRange(1),
               help="measure at most this many real images (an even sample of the folder)")
+@click.option("--refine", default=1, type=click.IntRange(0, 5),
+              help="rounds that render the fitted recipe, measure it and fit it again (each renders -n pages)")
 @SEED
 @ASSETS_ROOT
-def fit_command(photos, recipe, output, pages, max_images, seed, assets_root) -> None:
+def fit_command(photos, recipe, output, pages, max_images, refine, seed, assets_root) -> None:
     """Measure real line crops (PHOTOS: a folder of images; labels are not read) and RECIPE's own crops alike.
 
     Prints text height, stroke width, contrast, polarity, ground brightness and texture, blur, noise and JPEG
@@ -246,7 +248,7 @@ def fit_command(photos, recipe, output, pages, max_images, seed, assets_root) ->
 
     r = _load(recipe, assets_root)
     try:
-        report = run_fit(photos, r, output, pages=pages, seed=seed, max_images=max_images,
+        report = run_fit(photos, r, output, pages=pages, seed=seed, max_images=max_images, refine=refine,
                          progress=lambda items, **kw: tqdm(items, disable=None, **kw))
     except FitError as exc:
         raise RecipeProblem(str(exc)) from None
