@@ -226,7 +226,7 @@ def audit(recipe, count, output, worst, start, seed, assets_root) -> None:
 @click.argument("photos", metavar="PHOTOS")
 @RECIPE
 @click.option("-o", "--output", required=True, type=OUT_FOLDER,
-              help="folder to write: report.txt, report.json, histograms.png, fitted.yaml")
+              help="folder to write: report.txt, report.json, measures.csv, histograms.png, fitted.yaml")
 @click.option("-n", "--pages", default=200, type=click.IntRange(1, 100000),
               help="pages of the recipe to render and measure")
 @click.option("--max-images", default=1000, type=click.IntRange(1),
@@ -253,7 +253,7 @@ def fit_command(photos, recipe, output, pages, max_images, refine, seed, assets_
     except FitError as exc:
         raise RecipeProblem(str(exc)) from None
     click.echo(report.table())
-    click.echo(f"wrote {output}/report.txt, report.json, histograms.png and fitted.yaml "
+    click.echo(f"wrote {output}/report.txt, report.json, measures.csv, histograms.png and fitted.yaml "
                f"({len(report.changes)} fields fitted)")
 
 

@@ -74,14 +74,14 @@ def read_gray(path: Path) -> np.ndarray | None:
 
 
 def measure_images(paths: list[Path], progress: Callable[[Iterable], Iterable] = iter) -> tuple[list[dict], int]:
-    """(measures of every decodable image, how many could not be read)."""
+    """(measures of every decodable image, each with its `file`, how many could not be read)."""
     rows, unreadable = [], 0
     for path in progress(paths):
         img = read_gray(path)
         if img is None or min(img.shape) < 8:
             unreadable += 1
             continue
-        rows.append(measure_crop(img))
+        rows.append({**measure_crop(img), "file": str(path)})
     return rows, unreadable
 
 
@@ -358,6 +358,18 @@ class FitReport:
                 "notes": self.notes}
 
 
+def write_measures(path: Path, real: list[dict], synthetic: list[dict], fitted: list[dict]) -> None:
+    """Every crop's measures, one row each: set (real, recipe, fitted), the real crop's file, then the measures."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["set", "file", *MEASURES])
+        for name, rows in (("real", real), ("recipe", synthetic), ("fitted", fitted)):
+            for row in rows:
+                writer.writerow([name, row.get("file", ""), *(f"{row[m]:.4g}" for m in MEASURES)])
+
+
 def histogram_sheet(real: list[dict], synthetic: list[dict], fitted: list[dict] | None = None,
                     panel=(420, 220)) -> np.ndarray:
     """One panel per measure: the real histogram as gray bars, the recipe's as a red outline and the fitted
@@ -418,8 +430,8 @@ def fit(photos: str | Path, recipe: Recipe, out: str | Path, pages: int = 200, s
         max_images: int = 1000, refine: int = 1, progress: Callable[..., Iterable] | None = None,
         real: tuple[list[dict], int] | None = None) -> FitReport:
     """Measure the real crops in `photos` and `pages` pages of `recipe`'s crops, fit the recipe, and measure the
-    fitted recipe's crops too; write into `out`: report.txt (the table), report.json, histograms.png (real vs
-    recipe vs fitted) and fitted.yaml (a recipe). `refine` rounds measure the fitted recipe and fit it again.
+    fitted recipe's crops too; write into `out`: report.txt (the table), report.json, measures.csv (every crop),
+    histograms.png (real vs recipe vs fitted) and fitted.yaml (a recipe). `refine` rounds measure the fitted recipe and fit it again.
     `real`: (measures, unreadable count) of the same photos taken before, to fit several recipes to one set."""
     progress = progress or (lambda items, **_kw: items)
     if not recipe.raw_text:
@@ -458,6 +470,7 @@ def fit(photos: str | Path, recipe: Recipe, out: str | Path, pages: int = 200, s
     fitted_path.write_text(text, encoding="utf-8")
     (out / "report.txt").write_text(report.table() + "\n", encoding="utf-8")
     (out / "report.json").write_text(json.dumps(report.to_json(), indent=2), encoding="utf-8")
+    write_measures(out / "measures.csv", real, synthetic, report.fitted)
     if not cv2.imwrite(str(out / "histograms.png"), histogram_sheet(real, synthetic, report.fitted)):
         raise OSError(f"could not write {out / 'histograms.png'}")
     return report

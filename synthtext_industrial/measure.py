@@ -3,8 +3,8 @@
 Every measure is a small pure function of one grayscale uint8 crop (numpy and OpenCV only) and works the same on a
 real photo and on a rendered crop, without labels. They all start from one binarisation (`ink_mask`): Otsu on a
 lightly smoothed crop, the ink being the minority class (text covers less of a line crop than its ground), with
-the components that touch the crop's border (bezels, label edges, neighbouring marks cut by the frame) and specks
-left out.
+frames (components that touch the border and span the crop: bezels, label edges) and specks left out, and the
+split made again inside a frame when that is all it found (a display's glass).
 
 `measure_crop` returns all of them as a dict (NaN where a crop has no usable ink); `gap_score` is the one number
 that says how far two sets of crops are apart on these measures.

@@ -92,7 +92,7 @@ def test_a_sharp_clean_crop_reads_sharp_and_noise_free(write_recipe):
 def test_fit_writes_a_recipe_whose_ranges_cover_the_real_crops(real_folder, write_recipe, tmp_path):
     start = load_recipe(write_recipe(PLAIN.format(name="start", height="[40, 60]"), "start.yaml"))
     report = fit(real_folder, start, tmp_path / "out", pages=30, seed=3)
-    for name in ("report.txt", "report.json", "histograms.png", "fitted.yaml"):
+    for name in ("report.txt", "report.json", "measures.csv", "histograms.png", "fitted.yaml"):
         assert (tmp_path / "out" / name).is_file(), name
     assert cv2.imread(str(tmp_path / "out" / "histograms.png")) is not None
     fitted = load_recipe(tmp_path / "out" / "fitted.yaml")  # a valid recipe
