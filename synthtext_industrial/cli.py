@@ -244,13 +244,14 @@ def fit_command(photos, recipe, output, pages, max_images, refine, seed, assets_
     """
     from tqdm import tqdm
 
+    from .core.config import RecipeError
     from .domain import FitError, fit as run_fit
 
     r = _load(recipe, assets_root)
     try:
         report = run_fit(photos, r, output, pages=pages, seed=seed, max_images=max_images, refine=refine,
                          progress=lambda items, **kw: tqdm(items, disable=None, **kw))
-    except FitError as exc:
+    except (FitError, RecipeError) as exc:  # RecipeError: a page the recipe (or the fitted one) cannot fill
         raise RecipeProblem(str(exc)) from None
     click.echo(report.table())
     click.echo(f"wrote {output}/report.txt, report.json, measures.csv, histograms.png and fitted.yaml "
