@@ -229,6 +229,42 @@ def audit(recipe, count, output, worst, start, seed, assets_root) -> None:
     click.echo(f"wrote {output} (the {min(worst, len(report.chars))} least legible characters)")
 
 
+@main.command("fit")
+@click.argument("photos", metavar="PHOTOS")
+@RECIPE
+@click.option("-o", "--output", required=True, type=OUT_FOLDER,
+              help="folder to write: report.txt, report.json, measures.csv, histograms.png, fitted.yaml")
+@click.option("-n", "--pages", default=200, type=click.IntRange(1, 100000),
+              help="pages of the recipe to render and measure")
+@click.option("--max-images", default=1000, type=click.IntRange(1),
+              help="measure at most this many real images (an even sample of the folder)")
+@click.option("--refine", default=1, type=click.IntRange(0, 5),
+              help="rounds that render the fitted recipe, measure it and fit it again (each renders -n pages)")
+@SEED
+@ASSETS_ROOT
+def fit_command(photos, recipe, output, pages, max_images, refine, seed, assets_root) -> None:
+    """Measure real line crops (PHOTOS: a folder of images; labels are not read) and RECIPE's own crops alike.
+
+    Prints text height, stroke width, contrast, polarity, ground brightness and texture, blur, noise and JPEG
+    blockiness side by side, and one domain-gap score (lower is closer); writes the table, histograms of real vs
+    synthetic, and fitted.yaml: the recipe with its ranges set to cover the real crops (docs/fit.md).
+    """
+    from tqdm import tqdm
+
+    from .core.config import RecipeError
+    from .domain import FitError, fit as run_fit
+
+    r = _load(recipe, assets_root)
+    try:
+        report = run_fit(photos, r, output, pages=pages, seed=seed, max_images=max_images, refine=refine,
+                         progress=lambda items, **kw: tqdm(items, disable=None, **kw))
+    except (FitError, RecipeError) as exc:  # RecipeError: a page the recipe (or the fitted one) cannot fill
+        raise RecipeProblem(str(exc)) from None
+    click.echo(report.table())
+    click.echo(f"wrote {output}/report.txt, report.json, measures.csv, histograms.png and fitted.yaml "
+               f"({len(report.changes)} fields fitted)")
+
+
 @main.command()
 @RECIPE
 @click.option("-n", "--count", default=16, type=click.IntRange(0), help="number of samples")

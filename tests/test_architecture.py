@@ -23,7 +23,7 @@ LAYERS = [
     ["stages"],
     ["recipe", "fit"],
     ["render"],
-    ["crops", "exactness", "preview", "audit"],
+    ["crops", "exactness", "preview", "audit", "measure", "domain"],
     ["store"],
     ["generate"],
     ["train"],

@@ -1,7 +1,8 @@
 """Post-effects on the finished page, as albumentations transforms (usable in your own `A.Compose`).
 
 - `functional.py`: each effect as a pure function of an image and drawn parameters;
-- `transforms.py`: the albumentations transforms (`Highlight`, `PartialBlur`, `CameraNoise`, `Vignetting`)
+- `transforms.py`: the albumentations transforms (`Highlight`, `PartialBlur`, `FrameBlur`, `CameraNoise`,
+  `Vignetting`)
   that draw those parameters, with their bounds;
 - `config.py`: the recipe's `effects` section;
 - `pipeline.py`: the recipe's pipeline (`build_effects`), run on a page with a random stream (`apply_effects`,
@@ -11,9 +12,10 @@ A new effect: its function in functional.py, its transform in transforms.py, its
 and its place in `build_effects`.
 """
 from .config import EffectsConfig
-from .functional import apply_camera_noise, apply_highlights, apply_partial_blur, apply_vignetting
+from .functional import apply_camera_noise, apply_frame_blur, apply_highlights, apply_partial_blur, apply_vignetting
 from .pipeline import apply_effects, build_effects
-from .transforms import CameraNoise, Highlight, PartialBlur, Vignetting
+from .transforms import CameraNoise, FrameBlur, Highlight, PartialBlur, Vignetting
 
-__all__ = ["CameraNoise", "EffectsConfig", "Highlight", "PartialBlur", "Vignetting", "apply_camera_noise",
-           "apply_effects", "apply_highlights", "apply_partial_blur", "apply_vignetting", "build_effects"]
+__all__ = ["CameraNoise", "EffectsConfig", "FrameBlur", "Highlight", "PartialBlur", "Vignetting", "apply_camera_noise",
+           "apply_effects", "apply_frame_blur", "apply_highlights", "apply_partial_blur", "apply_vignetting",
+           "build_effects"]

@@ -10,8 +10,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from ...core.config import FloatRange, IntRange, StrictModel
-from .transforms import (CAMERA_NOISE_BOUNDS, DEFAULT_BLUR_KINDS, HIGHLIGHT_BOUNDS, PARTIAL_BLUR_BOUNDS,
-                         VIGNETTING_BOUNDS, BlurKind)
+from .transforms import (CAMERA_NOISE_BOUNDS, DEFAULT_BLUR_KINDS, FRAME_BLUR_BOUNDS, HIGHLIGHT_BOUNDS,
+                         PARTIAL_BLUR_BOUNDS, VIGNETTING_BOUNDS, BlurKind)
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 
@@ -44,6 +44,13 @@ class PartialBlurConfig(StrictModel):
         if not kinds or sum(kinds.values()) <= 0:
             raise ValueError("give at least one blur kind (gaussian, defocus, motion) a positive weight")
         return kinds
+
+
+class BlurConfig(StrictModel):
+    """The whole frame out of focus (a Gaussian blur of the entire page); `fit` sets it from real crops."""
+
+    p: Probability = Field(0.0, description="chance that an image is blurred as a whole (0 disables)")
+    sigma: FloatRange(*FRAME_BLUR_BOUNDS["sigma_range"]) = Field((0.5, 2.0), description="blur strength, kernel standard deviation in pixels")
 
 
 class NoiseConfig(StrictModel):
@@ -84,6 +91,7 @@ class EffectsConfig(StrictModel):
 
     highlights: HighlightsConfig = Field(default_factory=HighlightsConfig, description="light reflections")
     partial_blur: PartialBlurConfig = Field(default_factory=PartialBlurConfig, description="off-focus area")
+    blur: BlurConfig = Field(default_factory=BlurConfig, description="whole frame out of focus")
     noise: NoiseConfig = Field(default_factory=NoiseConfig, description="camera sensor noise")
     tone: ToneConfig = Field(default_factory=ToneConfig, description="brightness, contrast and gamma")
     vignetting: VignettingConfig = Field(default_factory=VignettingConfig, description="darker corners")

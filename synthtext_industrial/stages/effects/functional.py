@@ -315,3 +315,9 @@ def apply_vignetting(img: np.ndarray, strength: float) -> np.ndarray:
 
     return _each_channel(img, one_channel)
 
+
+
+def apply_frame_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Blurred copy of the whole image: a Gaussian of standard deviation `sigma` px, edges reflected."""
+    return _each_channel(img, lambda channel: cv2.GaussianBlur(channel, (0, 0), float(sigma),
+                                                               borderType=cv2.BORDER_REFLECT_101))

@@ -16,7 +16,7 @@ from albumentations.core.composition import BaseCompose
 from ...core.streams import child_seed
 from ..legibility import MarkedBlock
 from .config import EffectsConfig
-from .transforms import CameraNoise, Highlight, PartialBlur, Vignetting
+from .transforms import CameraNoise, FrameBlur, Highlight, PartialBlur, Vignetting
 
 EFFECT_DRAWS = 3  # effect draws per page when one leaves a character under effects.min_legibility
 
@@ -31,6 +31,8 @@ def build_effects(cfg: EffectsConfig) -> A.Compose:
             PartialBlur(kind_weights=cfg.partial_blur.kinds, sigma_range=cfg.partial_blur.sigma,
                         area_range=cfg.partial_blur.area, feather_range=cfg.partial_blur.feather,
                         p=cfg.partial_blur.p),
+            # only when on, so that a recipe without it draws every other effect as it always has
+            *([FrameBlur(sigma_range=cfg.blur.sigma, p=cfg.blur.p)] if cfg.blur.p > 0 else []),
             Vignetting(strength_range=cfg.vignetting.strength, p=cfg.vignetting.p),
             CameraNoise(gaussian_sigma_range=cfg.noise.gaussian_sigma, shot_gain_range=cfg.noise.shot,
                         salt_pepper_range=cfg.noise.salt_pepper, p=cfg.noise.p),

@@ -24,7 +24,7 @@ from albumentations.core.transforms_interface import BaseTransformInitSchema, Im
 from pydantic import AfterValidator, Field, field_validator
 
 from ...core.streams import choose_key
-from .functional import apply_camera_noise, apply_highlights, apply_partial_blur, apply_vignetting
+from .functional import apply_camera_noise, apply_frame_blur, apply_highlights, apply_partial_blur, apply_vignetting
 
 BlurKind = Literal["gaussian", "defocus", "motion"]
 DEFAULT_BLUR_KINDS = {"gaussian": 1.0, "defocus": 1.0, "motion": 1.0}
@@ -38,6 +38,7 @@ HIGHLIGHT_BOUNDS = {"count_range": (1, 50), "intensity_range": (0, 255), "size_r
 PARTIAL_BLUR_BOUNDS = {"sigma_range": (0.1, 50), "area_range": (0.001, 1), "feather_range": (0.01, 1)}
 CAMERA_NOISE_BOUNDS = {"gaussian_sigma_range": (0, 100), "shot_gain_range": (0, 20), "salt_pepper_range": (0, 0.5)}
 VIGNETTING_BOUNDS = {"strength_range": (0, 1)}
+FRAME_BLUR_BOUNDS = {"sigma_range": (0.1, 50)}
 
 
 def _range(bounds: dict, name: str, kind: type = float):
@@ -246,3 +247,27 @@ class Vignetting(ImageOnlyTransform):
 
     def apply(self, img: np.ndarray, strength: float, **params: Any) -> np.ndarray:
         return apply_vignetting(img, strength)
+
+
+class FrameBlur(ImageOnlyTransform):
+    """The whole frame out of focus: a Gaussian blur of the entire image (what `fit` measures as blur).
+
+    Args:
+        sigma_range: blur strength, kernel standard deviation in pixels.
+        p: chance that an image is blurred.
+
+    Targets: image, volume. Image types: uint8, HxW / HxWx1 / HxWxC.
+    """
+
+    class InitSchema(BaseTransformInitSchema):
+        sigma_range: _range(FRAME_BLUR_BOUNDS, "sigma_range")
+
+    def __init__(self, sigma_range: tuple[float, float] = (0.5, 2.0), p: float = 0.5):
+        super().__init__(p=p)
+        self.sigma_range = sigma_range
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        return {"sigma": float(self.random_generator.uniform(*self.sigma_range))}
+
+    def apply(self, img: np.ndarray, sigma: float, **params: Any) -> np.ndarray:
+        return apply_frame_blur(img, sigma)
