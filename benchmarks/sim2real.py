@@ -51,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=20.0, help="training time budget per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (weights, shuffling)")
     parser.add_argument("--backbone", default="small")
+    parser.add_argument("--fit", action="store_true",
+                        help="first fit the recipe to the real set's images (never its labels) with "
+                             "`synthtext-industrial fit` and train on the fitted recipe (docs/fit.md)")
     parser.add_argument("--grammar", action="store_true",
                         help="also read the real set constrained to the recipe's text grammar (docs/grammar.md)")
     parser.add_argument("--augment", action="store_true", help="online photometric augmentation while training")
@@ -203,10 +206,17 @@ def main() -> None:
     rule = scoring_rule(args, meta)
     set_name = meta.get("name", args.real.name)
     work = args.work or Path(f"/tmp/sim2real-{set_name}")
-    if work.exists() and any(work.iterdir()) and not (work / "train").exists():
+    if work.exists() and any(work.iterdir()) and not any((work / d).exists() for d in ("train", "fit")):
         raise SystemExit(f"{work} exists and does not look like this benchmark's scratch folder; choose --work")
     work.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(args.recipe)
+    if args.fit:  # the images folder only: labels.tsv and the labelled sheet stay unread
+        from synthtext_industrial.domain import fit
+
+        fitted = work / "fit" / "fitted.yaml"
+        if not fitted.exists():
+            fit(args.real / "images", recipe, work / "fit", pages=200)
+        recipe = load_recipe(fitted)
     print(f"recipe {recipe.source}; real set {args.real} ({len(rows)} images; scoring: {rule.describe()}); "
           f"{os.cpu_count()} CPU cores")
     make_data(recipe, work, args.pages, args.val_pages)
