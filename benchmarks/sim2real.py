@@ -57,7 +57,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--grammar", action="store_true",
                         help="also read the real set constrained to the recipe's text grammar (docs/grammar.md)")
     parser.add_argument("--augment", action="store_true", help="online photometric augmentation while training")
-    parser.add_argument("--normalize", default="none", choices=["none", "contrast"],
+    parser.add_argument("--normalize", default="contrast", choices=["none", "contrast"],
                         help="the recognizer's input normalisation (RecognizerConfig.normalize)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1.5e-3)

@@ -494,15 +494,19 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
 @click.option("--width", default=0, type=click.IntRange(0),
               help="input width in pixels; 0: from the longest line in the data (1.5x what CTC needs, >= 128)")
 @click.option("--augment", is_flag=True, help="online photometric augmentation with the package's effects")
+@click.option("--normalize", default="contrast", show_default=True, type=click.Choice(["contrast", "none"]),
+              help="bring every line to one mean and spread inside the model (dim and bright crops look alike; "
+                   "exports carry it), or feed the raw pixels")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
-                     learning_rate, schedule, patience, augment, max_minutes, seed, run, resume) -> None:
+                     learning_rate, schedule, patience, augment, normalize, max_minutes, seed, run, resume) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
     from .train.fit_recognizer import train_recognizer as fit
     from .train.recognizer import RecognizerConfig
 
     metrics = _fit(fit, data, weights, val, run, resume, RecognizerConfig(backbone=backbone, height=height,
-                                                                          width=width), max_minutes,
+                                                                          width=width, normalize=normalize),
+                   max_minutes,
                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
                    steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment)
     best = metrics["best"]

@@ -30,7 +30,7 @@ class RecognizerConfig(StrictModel):
     width: int = 256
     lstm_units: int = 128
     charset: str = ""
-    normalize: Literal["none", "contrast"] = "none"  # runs saved before this field read as "none"
+    normalize: Literal["none", "contrast"] = "contrast"  # input normalisation; runs saved without it read "none"
 
     def validate(self, max_label_length: int | None = None) -> None:
         check_backbone(self.backbone)
@@ -62,6 +62,7 @@ class RecognizerConfig(StrictModel):
     def load(cls, path: Path) -> "RecognizerConfig":
         data = json.loads(Path(path).read_text())
         data.pop("model", None)
+        data.setdefault("normalize", "none")  # runs of 0.4.0 and before fed the backbone raw pixels
         return cls(**data)
 
 
