@@ -33,10 +33,11 @@ def _display_recipe(ghost, ghost_digits=(2, 2), slant=(0, 0), lines=("{9:2}.{9:2
     })
 
 
-def test_meter_recipe_ground_truth_is_exact_with_windows_ghosts_and_slant():
-    recipe = load_recipe("meter-lcd")
+@pytest.mark.parametrize("name, pages", [("meter-lcd", 150), ("licence-plate", 150), ("meter-digits", 60)])
+def test_display_recipes_ground_truth_is_exact_with_windows_ghosts_emblems_and_slant(name, pages):
+    recipe = load_recipe(name)
     problems = []
-    for index in range(150):
+    for index in range(pages):
         sample = render_sample(recipe, 0, index, keep_char_masks=True)
         problems += [f"sample {index}: {p}" for p in check_sample(sample)]
     assert not problems, "\n".join(problems[:10])
@@ -244,12 +245,3 @@ def test_window_framed_crops_show_the_whole_window_and_never_cut_the_text():
                                                                  / (height * (1 + top + bottom)), rel=0.05)
             framed += 1
     assert framed == 8
-
-
-def test_licence_plate_ground_truth_is_exact_with_emblems_and_dots():
-    recipe = load_recipe("licence-plate")
-    problems = []
-    for index in range(100):
-        sample = render_sample(recipe, 0, index, keep_char_masks=True)
-        problems += [f"sample {index}: {p}" for p in check_sample(sample)]
-    assert not problems, "\n".join(problems[:10])
