@@ -94,13 +94,14 @@ def read_labels_jsonl(path: str | Path) -> list[FrameTruth]:
             here = f"{where}: line {k}"
             if not isinstance(line, dict) or "quad" not in line:
                 raise FrameLabelError(f"{here}: expected an object with \"quad\" and \"text\"")
+            quad = _quad(line["quad"], here)
             ignore = line.get("ignore", False)
             if not isinstance(ignore, bool):
                 raise FrameLabelError(f"{here}: \"ignore\" must be true or false, got {ignore!r}")
             label = line.get("text", DONT_CARE if ignore else None)
             if not isinstance(label, str):
                 raise FrameLabelError(f"{here}: \"text\" must be a string (\"###\" for don't care), got {label!r}")
-            truths.append(TruthLine(_quad(line["quad"], here), label, ignore or label == DONT_CARE))
+            truths.append(TruthLine(quad, label, ignore or label == DONT_CARE))
         frames.append(FrameTruth(path.parent / entry["image"], truths))
     return frames
 
