@@ -818,6 +818,7 @@ def reader_group() -> None:
 def reader_create(detector, recognizer, out, height, width, score_threshold, margin, no_grammar) -> None:
     """Make a reader run in OUT from a DETECTOR run and a RECOGNIZER run (paths kept relative to OUT unless given
     absolute), for `predict` and `evaluate --frames`."""
+    _need_tensorflow()
     from .train.reader import READER_FILE, create_reader
     from .train.runs import RunError
 

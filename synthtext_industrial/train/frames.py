@@ -481,12 +481,13 @@ def draw_frame(image: np.ndarray, frame: FrameResult | None = None, quads=None, 
                         font, colour, thick, cv2.LINE_AA)
 
     if frame is not None:
-        for quad, text, ignore in zip(frame.gt_quads, frame.gt_texts, frame.gt_ignore):
-            poly(quad, (160, 160, 160) if ignore else (0, 170, 0), text, below=True)
         quads, texts = frame.pred_quads, frame.pred_texts
     for quad, text in zip(np.asarray(quads if quads is not None else [], np.float64).reshape(-1, 4, 2),
-                          texts or []):
+                          list(texts if texts is not None else [])):
         poly(quad, (0, 0, 230), text or "?", below=False)
+    if frame is not None:  # ground truth last, on top of the detections
+        for quad, text, ignore in zip(frame.gt_quads, frame.gt_texts, frame.gt_ignore):
+            poly(quad, (160, 160, 160) if ignore else (0, 170, 0), text, below=True)
     return canvas
 
 
