@@ -20,6 +20,15 @@ class RecipeProblem(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
+class LabelsProblem(click.ClickException):
+    """A frame labels file that cannot be read: one line naming the file, the line and what is wrong; exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
 def _load(recipe: str, assets_root: tuple[str, ...]):
     from .core.config import RecipeError
     from .recipe import load_recipe
@@ -546,18 +555,21 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
 @click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
               help="the best validation epoch's weights, or the latest checkpoint")
 @click.option("--draw", default=None, type=OUT_FOLDER,
-              help="spotter runs: write each image with its boxes and texts drawn into this folder")
+              help="spotter and reader runs: write each image with its boxes and texts drawn into this folder")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
               help="recognizer runs: CTC beam search with this many beams (0: greedy decoding; with a grammar, "
                    "10 beams)")
 @GRAMMAR
 @NO_GRAMMAR
 def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) -> None:
-    """Read the text in IMAGES with a trained run: line images (recognizer) or whole pages (spotter).
+    """Read the text in IMAGES with a trained run: line images (recognizer), whole pages (spotter) or camera
+    frames (reader: `reader create`).
 
     A recognizer prints `path<TAB>text<TAB>confidence`, and with a grammar a line it rejects as
     `path<TAB><TAB>0.000<TAB>rejected<TAB>greedy reading`; a spotter prints
-    `path<TAB>x0,y0,x1,y1<TAB>text<TAB>score` per detected line, in page pixels.
+    `path<TAB>x0,y0,x1,y1<TAB>text<TAB>score` per detected line, in page pixels; a reader prints
+    `path<TAB>x1,y1,x2,y2,x3,y3,x4,y4<TAB>text<TAB>confidence` per line (the quad clockwise from the text's
+    top-left, in frame pixels).
     """
     _need_tensorflow()
     import cv2
@@ -565,7 +577,7 @@ def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) ->
     from .train.runs import RunError, run_kind
 
     try:
-        kind = run_kind(run)
+        kind = run_kind(run, readers=True)
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
     loaded = []
@@ -574,8 +586,11 @@ def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) ->
         if image is None:
             raise click.BadParameter(f"cannot read {path} as an image", param_hint="IMAGES")
         loaded.append(image)
-    if kind == "spotter" and grammar_recipe:
-        raise click.UsageError("--grammar needs a recognizer run")
+    if kind != "recognizer" and grammar_recipe:
+        raise click.UsageError("--grammar needs a recognizer run (a reader's grammar is set in its reader.json)")
+    if kind == "reader":
+        _predict_reader(run, images, loaded, which, draw, no_grammar)
+        return
     grammar = None if kind == "spotter" else _grammar(run, grammar_recipe, no_grammar)
     if kind == "spotter":
         from .train.runs import load_spotter
@@ -592,7 +607,7 @@ def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) ->
                     raise click.ClickException(f"could not write {target}")
         return
     if draw:
-        raise click.UsageError("--draw needs a spotter run")
+        raise click.UsageError("--draw needs a spotter or reader run")
     from .train.runs import load_recognizer
     from .train.recognizer import read_lines
 
@@ -603,6 +618,42 @@ def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) ->
             click.echo(f"{path}\t\t{reading.confidence:.3f}\trejected\t{reading.unconstrained}")
         else:
             click.echo(f"{path}\t{reading.text}\t{reading.confidence:.3f}")
+
+
+def _load_reader(run, which: str, no_grammar: bool):
+    from .train.reader import load_reader
+    from .train.runs import RunError
+
+    try:
+        reader = load_reader(run, which)
+    except (RunError, FileNotFoundError) as exc:
+        raise click.BadParameter(str(exc), param_hint="RUN") from None
+    if no_grammar:
+        reader.grammar = None
+    elif reader.grammar is not None:
+        click.echo(f"grammar: {', '.join(reader.grammar.sources)} ({reader.grammar.n_states} states; --no-grammar "
+                   f"to turn off)", err=True)
+    return reader
+
+
+def _predict_reader(run, images, loaded, which, draw, no_grammar) -> None:
+    import cv2
+
+    from .train.frames import draw_frame
+    from .train.reader import read_frames
+
+    reader = _load_reader(run, which, no_grammar)
+    if draw:
+        Path(draw).mkdir(parents=True, exist_ok=True)
+    for path, image, lines in zip(images, loaded, read_frames(reader, loaded)):
+        for line in lines:
+            quad = ",".join(str(round(float(v))) for v in line.quad.reshape(-1))
+            click.echo(f"{path}\t{quad}\t{line.text}\t{line.confidence:.3f}" + ("\trejected" if line.rejected else ""))
+        if draw:
+            target = Path(draw) / (Path(path).stem + ".png")
+            if not cv2.imwrite(str(target), draw_frame(image, quads=[line.quad for line in lines],
+                                                       texts=[line.text for line in lines])):
+                raise click.ClickException(f"could not write {target}")
 
 
 def _grammar(run, recipe: str | None, off: bool):
@@ -649,9 +700,14 @@ def _grammar_charset(grammar, charset: str) -> None:
               help="a generated dataset to evaluate on (its crops, or lines cut from its pages)")
 @click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
               help="a folder of real line images, with --labels")
+@click.option("--frames", default=None, type=click.Path(exists=True, file_okay=False),
+              help="reader and spotter runs: a folder of camera frames with ground truth (--labels labels.jsonl, "
+                   "FRAMES/labels.jsonl, else ICDAR 2015 gt_<name>.txt files; docs/reader.md)")
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="TSV of `path<TAB>text`, paths relative to this file (default: IMAGES/labels.tsv)")
-@click.option("--limit", default=None, type=click.IntRange(1), help="evaluate at most this many lines (spotter: pages)")
+              help="with --images: TSV of `path<TAB>text`, paths relative to this file (default: "
+                   "IMAGES/labels.tsv); with --frames: labels.jsonl")
+@click.option("--limit", default=None, type=click.IntRange(1),
+              help="evaluate at most this many lines (spotter: pages; --frames: frames)")
 @click.option("--ignore-case", is_flag=True, help="compare case-insensitively")
 @click.option("--only", default=None, help="compare only these characters (others are removed from both texts)")
 @click.option("-o", "--output", default=None, type=OUT_FOLDER,
@@ -661,21 +717,31 @@ def _grammar_charset(grammar, charset: str) -> None:
                    "10 beams)")
 @GRAMMAR
 @NO_GRAMMAR
-def evaluate(run, data, images, labels, limit, ignore_case, only, output, beam_width, grammar_recipe,
+def evaluate(run, data, frames, images, labels, limit, ignore_case, only, output, beam_width, grammar_recipe,
              no_grammar) -> None:
     """String and character accuracy (published Table 2), predictions.csv and a sheet of the worst failures.
 
     For a spotter run (pages, --data only): detection precision, recall and F1 at IoU 0.5 and end-to-end
-    accuracy (a line counts if its box matches and its text is read exactly).
+    accuracy (a line counts if its box matches and its text is read exactly). For a reader run, or a spotter run
+    with --frames: the same on camera frames with quad ground truth (docs/reader.md), written to metrics.json,
+    predictions.csv, frames.csv and failures.png.
     """
     _need_tensorflow()
     from .train.evaluate import dataset_lines, evaluate_recognizer, labelled_images
     from .train.runs import RunError, run_kind
 
     try:
-        kind = run_kind(run)
+        kind = run_kind(run, readers=True)
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
+    if kind == "reader" or frames is not None:
+        if kind == "recognizer":
+            raise click.UsageError("--frames needs a reader or spotter run (a recognizer reads line images: "
+                                   "--images)")
+        if grammar_recipe:
+            raise click.UsageError("--grammar needs a recognizer run (a reader's grammar is set in its reader.json)")
+        _evaluate_frames(run, kind, frames, data, images, labels, limit, ignore_case, only, output, no_grammar)
+        return
     if kind == "spotter":
         if grammar_recipe:
             raise click.UsageError("--grammar needs a recognizer run")
@@ -732,6 +798,77 @@ def _evaluate_spotter(run, data, images, labels, limit, output) -> None:
                f"end-to-end F1 {result.e2e_f1:.4f}, string accuracy {result.string_accuracy:.4f}, "
                f"page accuracy {result.page_accuracy:.4f}")
     click.echo(f"predictions: {target / 'predictions.csv'}; failures: {target}/failures-*.png")
+
+
+def _evaluate_frames(run, kind, frames, data, images, labels, limit, ignore_case, only, output, no_grammar) -> None:
+    from .train.frames import FrameLabelError, evaluate_frames, load_frames
+
+    if frames is None or data is not None or images is not None:
+        raise click.UsageError("a reader run is evaluated on camera frames: give --frames DIR [--labels labels.jsonl]")
+    try:
+        truths = load_frames(frames, labels)
+    except FrameLabelError as exc:
+        raise LabelsProblem(str(exc)) from None
+    truths = truths[:limit] if limit else truths
+    if kind == "reader":
+        from .train.reader import read_frames
+
+        reader = _load_reader(run, "best", no_grammar)
+        read = lambda batch: read_frames(reader, batch)  # noqa: E731
+    else:
+        from .train.reader import spot_frames
+        from .train.runs import load_spotter
+
+        spotter = load_spotter(run)
+        read = lambda batch: spot_frames(spotter, batch)  # noqa: E731
+    root = Path(labels).parent if labels else Path(frames)
+    target = Path(output or Path(run) / f"eval-frames-{Path(frames).resolve().name}")
+    try:
+        result = evaluate_frames(read, truths, target, ignore_case=ignore_case, only=only, root=root.resolve())
+    except FrameLabelError as exc:
+        raise LabelsProblem(str(exc)) from None
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.table())
+    click.echo(f"metrics: {target / 'metrics.json'}; predictions: {target / 'predictions.csv'}; "
+               f"worst frames: {target / 'failures.png'}")
+
+
+@main.group("reader")
+def reader_group() -> None:
+    """Frame readers: a detector run and a recognizer run used together on camera frames (docs/reader.md)."""
+
+
+@reader_group.command("create")
+@click.option("--detector", required=True, type=click.Path(exists=True, file_okay=False),
+              help="the detector run: today a spotter run (its detection head; boxes become quads)")
+@click.option("--recognizer", required=True, type=click.Path(exists=True, file_okay=False),
+              help="the recognizer run that reads each detected line's rectified crop")
+@click.option("--out", "out", required=True, type=OUT_FOLDER, help="the reader folder (reader.json goes there)")
+@click.option("--height", default=None, type=click.IntRange(32),
+              help="detector input height frames are resized to  [default: the detector run's]")
+@click.option("--width", default=None, type=click.IntRange(32), help="detector input width  [default: the "
+                                                                     "detector run's]")
+@click.option("--score-threshold", default=None, type=click.FloatRange(0, 1),
+              help="detection score threshold  [default: the detector run's]")
+@click.option("--margin", default=None, type=click.FloatRange(0, 20),
+              help="context around each detected line, in line heights  [default: the middle of the margins the "
+                   "recognizer's training crops were cut with]")
+@click.option("--no-grammar", is_flag=True, help="decode without the recognizer's recipes' grammar")
+def reader_create(detector, recognizer, out, height, width, score_threshold, margin, no_grammar) -> None:
+    """Make a reader run in OUT from a DETECTOR run and a RECOGNIZER run (paths kept relative to OUT unless given
+    absolute), for `predict` and `evaluate --frames`."""
+    _need_tensorflow()
+    from .train.reader import READER_FILE, create_reader
+    from .train.runs import RunError
+
+    try:
+        config = create_reader(detector, recognizer, out, height=height, width=width,
+                               score_threshold=score_threshold, crop_margin=margin, grammar=not no_grammar)
+    except RunError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"reader: {Path(out) / READER_FILE} (detector {config.detector}, recognizer {config.recognizer}, "
+               f"crop margin {', '.join(f'{m:g}' for m in config.crop_margin)})")
 
 
 @main.command()

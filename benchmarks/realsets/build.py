@@ -31,6 +31,8 @@ from common import DIGITS, UPPER, contact_sheet  # noqa: E402
 SOURCES = {  # set name -> (repository, pinned commit, licence as found in the repository)
     "fuelpump-7seg": ("SachaIZADI/Seven-Segment-OCR", "f2cef3f31e51910432f14874ddfcdeaf5334969f",
                       "none (no licence file): local evaluation only, never redistributed"),
+    "fuelpump-frames": ("SachaIZADI/Seven-Segment-OCR", "f2cef3f31e51910432f14874ddfcdeaf5334969f",
+                        "none (no licence file): local evaluation only, never redistributed"),
     "plates-lprnet": ("sirius-ai/LPRNet_Pytorch", "7c976664b3f3879efabeaff59c7a117e49d5f29e",
                       "Apache-2.0 (repository LICENSE; the plate crops come from CCPD, which is for "
                       "non-commercial research)"),
@@ -153,19 +155,13 @@ def build_fuelpump(gitdir: Path, out: Path) -> None:
     commit = SOURCES[name][1]
     files = archive(gitdir, commit, ["Datasets"])
     writer, skipped = SetWriter(out, name), {"no LCD window found": 0, "label mismatch": 0}
-    for quality in ("HQ", "MQ", "LQ"):
-        table = files[f"Datasets/{quality}_digital.csv"].decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-        for row in csv.DictReader(io.StringIO(table), delimiter=";"):
-            digits = "".join(row[f"cadran_{k}"] for k in range(1, 5) if row[f"cadran_{k}"] != "X")
-            if digits != row["used_liter"]:
-                skipped["label mismatch"] += 1
-                continue
-            photo = decode(files[f"Datasets/{quality}_digital/{row['image']}"])
-            quad = find_lcd_window(photo)
-            if quad is None:
-                skipped["no LCD window found"] += 1
-                continue
-            writer.add(f"{quality}_{Path(row['image']).stem[:12]}", warp_quad(photo, quad, pad=0.08), digits)
+    for quality, row, digits in fuelpump_rows(files, skipped):
+        photo = decode(files[f"Datasets/{quality}_digital/{row['image']}"])
+        quad = find_lcd_window(photo)
+        if quad is None:
+            skipped["no LCD window found"] += 1
+            continue
+        writer.add(f"{quality}_{Path(row['image']).stem[:12]}", warp_quad(photo, quad, pad=0.08), digits)
     writer.finish(name, {"only": DIGITS, "cut_at": ".,", "round_ok": True},
                   "Phone photos of fuel-pump LCDs (dark segments on grey glass). The CSV gives the integer litres "
                   "(cadran_1..4); the display also shows two decimals, which are not labelled, so the prediction "
@@ -173,6 +169,97 @@ def build_fuelpump(gitdir: Path, out: Path) -> None:
                   "reading). The LCD window is found automatically "
                   "(find_lcd_window) and cut upright with 8% padding; photos where no window qualifies are "
                   "skipped.", skipped)
+
+
+def fuelpump_rows(files: dict[str, bytes], skipped: dict[str, int]):
+    """(quality, CSV row, digits) for every photo whose digits agree with its used_liter label."""
+    for quality in ("HQ", "MQ", "LQ"):
+        table = files[f"Datasets/{quality}_digital.csv"].decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        for row in csv.DictReader(io.StringIO(table), delimiter=";"):
+            digits = "".join(row[f"cadran_{k}"] for k in range(1, 5) if row[f"cadran_{k}"] != "X")
+            if digits != row["used_liter"]:
+                skipped["label mismatch"] += 1
+                continue
+            yield quality, row, digits
+
+
+# Frames whose automatic window quad (find_lcd_window) is wrong, so the frames set skips them. Checked by hand on
+# the first build (before this list existed): the review sheets it writes (review/review-NN.jpg, every frame's quad
+# drawn in red on a 400-px tile, 36 frames a sheet, in build order) review-00, review-08 and review-16 whole and
+# the first 18 frames of review-04 (126 frames: HQ, MQ and LQ photos) were looked at, and 11 doubtful ones again at
+# full resolution. Wrong = the quad is not the LCD window: it takes in the LITRES label below it, or slants off
+# the window by more than a digit's stroke. Many quads are a little loose at one corner (minAreaRect fits a
+# rectangle to a window seen in perspective); those were kept. Frames outside the reviewed sheets are unchecked.
+FRAMES_WRONG_QUAD: dict[str, str] = {
+    "HQ_f78fe5a461f2": "rectangle slants below the window's lower edge into the LITRES label (window in perspective)",
+    "HQ_9b53257ee7e2": "window and the LITRES label below it boxed as one region",
+}
+FRAMES_REVIEWED = ("126 of 744 frames (first build's review-00, -08, -16 whole and the first 18 of review-04); "
+                   "2 wrong, skipped")
+
+
+def build_fuelpump_frames(gitdir: Path, out: Path) -> None:
+    """Whole photos (long side 1600 px, grayscale JPEG) with the LCD window's quad and the integer litres, as
+    labels.jsonl for `synthtext-industrial evaluate READER --frames`."""
+    name = "fuelpump-frames"
+    files = archive(gitdir, SOURCES[name][1], ["Datasets"])
+    folder = out / name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "images").mkdir(parents=True)
+    skipped = {"no LCD window found": 0, "label mismatch": 0, "window quad wrong (hand-checked)": 0}
+    rows, drawn = [], []
+    for quality, row, digits in fuelpump_rows(files, skipped):
+        frame_id = f"{quality}_{Path(row['image']).stem[:12]}"
+        photo = decode(files[f"Datasets/{quality}_digital/{row['image']}"])
+        quad = find_lcd_window(photo)
+        if quad is None:
+            skipped["no LCD window found"] += 1
+            continue
+        if frame_id in FRAMES_WRONG_QUAD:
+            skipped["window quad wrong (hand-checked)"] += 1
+            continue
+        scale = 1600 / max(photo.shape[:2])
+        gray = cv2.resize(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), None, fx=scale, fy=scale,
+                          interpolation=cv2.INTER_AREA)
+        quad = np.asarray(quad, np.float64) * scale
+        relative = f"images/{frame_id}.jpg"
+        cv2.imwrite(str(folder / relative), gray, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        rows.append(json.dumps({"image": relative, "lines": [
+            {"quad": [[round(float(x), 1), round(float(y), 1)] for x, y in quad], "text": digits}]}))
+        drawn.append((frame_id, gray, quad, digits))
+    (folder / "labels.jsonl").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+    repo, commit, licence = SOURCES[name]
+    meta = {"name": name, "source": f"https://github.com/{repo}", "commit": commit, "licence": licence,
+            "count": len(rows), "format": "labels.jsonl (docs/reader.md)",
+            "scoring": {"only": DIGITS, "cut_at": ".,", "round_ok": True,
+                        "quad": "the LCD window (inner edge of the bezel), not the text: the digits fill about 60% "
+                                "of its height and the unlabelled decimals and blank positions lie inside it, so "
+                                "a detector boxing the digits alone can miss IoU 0.5"},
+            "quads_reviewed": FRAMES_REVIEWED, "quads_wrong": FRAMES_WRONG_QUAD,
+            "notes": "The fuelpump-7seg photos whole: 2048x1152 phone photos resized to 1600x900, grayscale. One line "
+                     "per frame: the quad of the LCD window found by find_lcd_window (no annotation gives it) and "
+                     "the integer litres of the CSV; the display also shows two decimals, not labelled, so a reading "
+                     "is cut at its first decimal point before comparing (or rounded). Frames whose quad was found "
+                     "wrong by hand are skipped (FRAMES_WRONG_QUAD in build.py).",
+            "skipped": skipped}
+    (folder / "set.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    for k in range(0, len(drawn), 36):  # review sheets: every frame with its quad, 36 a sheet, in build order
+        tiles = []
+        for frame_id, gray, quad, digits in drawn[k:k + 36]:
+            tile = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+            cv2.polylines(tile, [np.round(quad).astype(np.int32).reshape(-1, 1, 2)], True, (0, 0, 255), 6)
+            f = min(400 / gray.shape[1], 300 / gray.shape[0])
+            small = cv2.resize(tile, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA)
+            tile = np.zeros((304, 404, 3), np.uint8)
+            tile[:small.shape[0], :small.shape[1]] = small
+            cv2.putText(tile, f"{k + len(tiles)} {frame_id} {digits}", (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (0, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(tile)
+        (folder / "review").mkdir(exist_ok=True)
+        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 6)
+        sheet = np.vstack([np.hstack(tiles[r:r + 6]) for r in range(0, len(tiles), 6)])
+        cv2.imwrite(str(folder / "review" / f"review-{k // 36:02d}.jpg"), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"{name}: {len(rows)} frames -> {folder} (skipped: {skipped})")
 
 
 # ----------------------------------------------------------------------------- licence plates
@@ -259,7 +346,7 @@ def build_meter_digits(gitdir: Path, out: Path) -> None:
                   "fractional names are skipped.", skipped)
 
 
-BUILDERS = {"fuelpump-7seg": build_fuelpump, "plates-lprnet": build_plates, "dotmatrix-pvc": build_dotmatrix,
+BUILDERS = {"fuelpump-7seg": build_fuelpump, "fuelpump-frames": build_fuelpump_frames, "plates-lprnet": build_plates, "dotmatrix-pvc": build_dotmatrix,
             "iiit5k-test": build_iiit5k, "meter-digits": build_meter_digits}
 
 

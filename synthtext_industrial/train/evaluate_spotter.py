@@ -1,8 +1,8 @@
 """Detection and end-to-end scores of a spotter, the ICDAR way.
 
 Detections are matched one-to-one to ground-truth lines, greedily by score, at IoU >= 0.5 on
-axis-aligned boxes: detection precision / recall / F1. End to end, a match counts only if the text
-is read exactly too: end-to-end precision / recall / F1; `string_accuracy` is the end-to-end recall
+axis-aligned boxes (frames.match_quads, the rule real frames are scored by too): detection precision / recall /
+F1. End to end, a match counts only if the text is read exactly too: end-to-end precision / recall / F1; `string_accuracy` is the end-to-end recall
 (the share of ground-truth lines found and read exactly), and `page_accuracy` the share of pages with
 every line read and nothing extra. Every ground-truth line and every unmatched detection is written to
 predictions.csv, so a person can see what goes wrong.
@@ -16,24 +16,17 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .spotter import box_iou, draw_spots
+from .frames import box_quads, match_quads
+from .spotter import draw_spots
 
 
 def match_boxes(pred_boxes: np.ndarray, pred_scores: Sequence[float], gt_boxes: np.ndarray,
                 iou: float = 0.5) -> list[tuple[int, int]]:
-    """One-to-one (prediction, ground truth) pairs: best-scoring predictions first, each to its best free GT."""
-    pred_boxes, gt_boxes = np.asarray(pred_boxes).reshape(-1, 4), np.asarray(gt_boxes).reshape(-1, 4)
-    if not len(pred_boxes) or not len(gt_boxes):
-        return []
-    overlaps = box_iou(pred_boxes, gt_boxes)
-    free = np.ones(len(gt_boxes), bool)
-    pairs = []
-    for p in np.argsort(-np.asarray(pred_scores, np.float64), kind="stable"):
-        candidates = np.where(free, overlaps[p], -1.0)
-        g = int(candidates.argmax())
-        if candidates[g] >= iou:
-            free[g] = False
-            pairs.append((int(p), g))
+    """One-to-one (prediction, ground truth) pairs: best-scoring predictions first, each to its best free GT.
+
+    The boxes are matched as quads by frames.match_quads, the one matching rule of every evaluation (on
+    axis-aligned boxes polygon IoU is box IoU)."""
+    pairs, _ = match_quads(box_quads(pred_boxes), pred_scores, box_quads(gt_boxes), None, iou)
     return pairs
 
 

@@ -16,14 +16,20 @@ class RunError(ValueError):
     """A folder that is not a (trained) run written by `train`, worded for the person who named it."""
 
 
-def run_kind(run: str | Path, trained: bool = False) -> str:
+def run_kind(run: str | Path, trained: bool = False, readers: bool = False) -> str:
     """'recognizer' or 'spotter', from the run's config.json; with `trained`, the run must also have weights.
+    With `readers`, a reader run (reader.json, train/reader.py: a detector and a recognizer run) is 'reader'.
 
     RunError when the folder is not a run written by `train` (no or unreadable config.json, another model),
     or, with `trained`, holds no weights yet.
     """
     run = Path(run)
     path = run / "config.json"
+    if (run / "reader.json").is_file() and not path.exists():
+        if readers:
+            return "reader"
+        raise RunError(f"{run} is a reader (reader.json: a detector and a recognizer run), not a training run; "
+                       f"give its detector or recognizer run here")
     if not path.exists():
         raise RunError(f"{run} has no config.json: not a training run")
     try:
@@ -64,14 +70,19 @@ def load_weights(model, run: str | Path, which: str = "best") -> None:
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
 
 
-def load_spotter(run: str | Path, which: str = "best"):
-    """The run's spotter: the best epoch's weights, or the latest checkpoint with which='last'."""
+def load_spotter(run: str | Path, which: str = "best", **overrides):
+    """The run's spotter: the best epoch's weights, or the latest checkpoint with which='last'. `overrides` change
+    config fields that need no other weights (e.g. height and width: the network is convolutional up to the RoI
+    crop; score_threshold)."""
     import tensorflow as tf
 
     from .spotter import Spotter, SpotterConfig
 
     run = Path(run)
-    model = Spotter(SpotterConfig.load(run / "config.json"))
+    config = SpotterConfig.load(run / "config.json")
+    if overrides:
+        config = SpotterConfig(**{**config.model_dump(), **overrides})
+    model = Spotter(config)
     if which == "best" and (run / "best.weights.h5").exists():
         model.load_weights(run / "best.weights.h5")
     else:
