@@ -245,3 +245,16 @@ def test_window_framed_crops_show_the_whole_window_and_never_cut_the_text():
                                                                  / (height * (1 + top + bottom)), rel=0.05)
             framed += 1
     assert framed == 8
+
+
+@pytest.mark.parametrize("stroke", [0, 1, 2, 3])
+def test_alternative_forms_leave_no_faint_specks_where_glyph_edges_touch(stroke):
+    """An intersection of two glyphs leaves specks where their strokes only meet (the 7's upper-left segment
+    ends where the 3's middle one starts): every piece of a form's bitmap is a whole segment."""
+    face = FontFace("dseg7", str(catalog()["dseg7"].path))
+    for name, (char, form) in SEGMENT_FORMS.items():
+        for aspect in (0.6, 0.86, 1.2):
+            bitmap = truetype_glyph(face, 150, char, stroke, aspect, form).bitmap
+            _count, _labels, stats, _ = cv2.connectedComponentsWithStats((bitmap > 0).astype(np.uint8))
+            areas = stats[1:, cv2.CC_STAT_AREA]
+            assert areas.min() > 0.15 * areas.max(), (name, stroke, aspect, sorted(areas))

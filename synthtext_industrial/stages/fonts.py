@@ -264,6 +264,9 @@ SEGMENT_FORMS = {
 }
 
 
+SEGMENT_MIN_SHARE = 0.2  # a piece of a form smaller than this share of its largest segment is a speck
+
+
 def has_segment_forms(face) -> bool:
     """Whether `face` is a seven-segment font whose glyphs the forms above are built from."""
     return isinstance(face, FontFace) and face.label.lower().startswith("dseg7")
@@ -299,6 +302,12 @@ def truetype_glyph(face: FontFace, em_px: int, char: str, stroke: int = 0, aspec
         return np.asarray(image)
 
     bitmap = np.max([np.min([drawn(c) for c in term], axis=0) for term in terms], axis=0)
+    if form:  # where two glyphs' strokes only meet, their intersection leaves specks, no segment: drop them
+        count, labels, stats, _ = cv2.connectedComponentsWithStats((bitmap > 0).astype(np.uint8))
+        areas = stats[:, cv2.CC_STAT_AREA]
+        keep = areas >= SEGMENT_MIN_SHARE * areas[1:].max(initial=0)
+        keep[0] = False
+        bitmap = np.where(keep[labels], bitmap, 0).astype(np.uint8)
     if x_scale != 1.0 or y_scale != 1.0:
         size = (max(int(round(width * x_scale)), 1), max(int(round(height * y_scale)), 1))
         bitmap = cv2.resize(bitmap, size, interpolation=cv2.INTER_AREA)
