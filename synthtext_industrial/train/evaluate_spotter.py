@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .frames import box_quads, match_quads
+from .frames import box_quads, match_quads, prf
 from .spotter import draw_spots
 
 
@@ -42,12 +42,6 @@ class PageSpots:
 
     def __post_init__(self):
         self.pairs = match_boxes(self.pred_boxes, self.pred_scores, self.gt_boxes)
-
-
-def _prf(hits: int, predicted: int, truths: int) -> tuple[float, float, float]:
-    precision = hits / predicted if predicted else 0.0
-    recall = hits / truths if truths else 0.0
-    return precision, recall, (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
 
 
 @dataclass(frozen=True)
@@ -78,8 +72,8 @@ def score_pages(pages: Iterable[PageSpots]) -> SpottingScore:
         right = sum(page.pred_texts[p] == page.gt_texts[g] for p, g in page.pairs)
         correct += right
         perfect += right == len(page.gt_texts) == len(page.pred_texts)
-    p, r, f = _prf(matched, detected, gt)
-    ep, er, ef = _prf(correct, detected, gt)
+    p, r, f = prf(matched, detected, gt)
+    ep, er, ef = prf(correct, detected, gt)
     return SpottingScore(count, gt, detected, p, r, f, ep, er, ef, er, perfect / count if count else 0.0)
 
 
