@@ -131,7 +131,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
                                                  sample_marking(recipe.marking, recipe.colour, rng["marking"]),
                                                  recipe.colour.min_legibility, height, rng["marking"])
         image[ry0:ry1, rx0:rx1] = marked
-        if display is not None:
+        if display is not None and (ghosts or marks):  # a page-sized mask only when there is something to draw
             lit = np.zeros((Hh, W), np.uint8)
             lit[ry0:ry1, rx0:rx1] = coverage
             draw_unlabelled(image, plain, ghosts, H, lit, marking, display["ghost"])

@@ -238,13 +238,15 @@ def plate_marks(set_lines: list[TypesetLine], height: float, aspect: float, gap:
         if record.get("emblem"):
             emblem = emblem_glyph(record["emblem"], height, aspect)
             first = tl.glyphs[0]
-            pen, baseline = first.x - first.glyph.left - emblem.advance - max(gap, 0.2 * height), first.y - first.glyph.top
+            pen = first.x - first.glyph.left - emblem.advance - max(gap, 0.2 * height)
+            baseline = first.y - first.glyph.top
             marks.append(PlacedGlyph(-1, emblem, pen + emblem.left, baseline + emblem.top))
         if record.get("separator"):
             dot = separator_glyph(height)
             text = tl.source.text
             for before, after in zip(tl.glyphs, tl.glyphs[1:]):
-                if after.char_index - before.char_index > 1 and not text[before.char_index + 1:after.char_index].strip():
+                between = text[before.char_index + 1:after.char_index]
+                if between and not between.strip():  # only spaces between two drawn characters: a gap
                     x = (before.x + before.glyph.bitmap.shape[1] + after.x) / 2
                     baseline = before.y - before.glyph.top
                     marks.append(PlacedGlyph(-1, dot, x + dot.left, baseline + dot.top))
