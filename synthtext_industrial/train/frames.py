@@ -67,18 +67,21 @@ def _quad(value, where: str) -> np.ndarray:
     return quad
 
 
+def _numbered_lines(path: Path) -> list[tuple[int, str]]:
+    """(1-based line number, line) of a UTF-8 text file (BOM allowed), blank lines left out."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FrameLabelError(f"{path}: cannot read it as UTF-8 ({exc})") from None
+    return [(number, raw) for number, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
+
+
 def read_labels_jsonl(path: str | Path) -> list[FrameTruth]:
     """The frames of a labels.jsonl file (image paths resolved against its folder); FrameLabelError when a line is
     not what docs/reader.md describes. Blank lines are skipped; images are not opened here."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FrameLabelError(f"{path}: cannot read it ({exc})") from None
     frames = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for number, raw in _numbered_lines(path):
         where = f"{path}:{number}"
         try:
             entry = json.loads(raw)
@@ -118,14 +121,8 @@ def icdar_gt_path(image: Path) -> Path:
 def read_icdar_gt(path: str | Path) -> list[TruthLine]:
     """The lines of one ICDAR 2015 gt file: `x1,y1,...,x4,y4,text` (the text may hold commas; `###` = don't care)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FrameLabelError(f"{path}: cannot read it as UTF-8 ({exc})") from None
     lines = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for number, raw in _numbered_lines(path):
         parts = raw.split(",", 8)
         if len(parts) < 9:
             raise FrameLabelError(f"{path}:{number}: expected x1,y1,x2,y2,x3,y3,x4,y4,text, got {raw!r}")
