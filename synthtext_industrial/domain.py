@@ -36,13 +36,12 @@ import cv2
 import numpy as np
 import yaml
 
-from .crops import capture_at, line_crop
+from .crops import framed_line_crops
 from .measure import MEASURES, gap_score, measure_crop
 from .core.config import RecipeError
 from .fit import misfits
 from .recipe import Recipe, recipe_from_dict
 from .render import render_sample
-from .stages.framing import crop_rng, sample_framing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
 NOISY = 1.0  # gray levels of noise std that count as a noisy crop
@@ -105,19 +104,9 @@ def recipe_crops(recipe: Recipe, pages: int, seed: int = 0, start: int = 0):
     The crops are the ones `generate --crops` writes (`crops.framed_crops`: the same stream, margins and capture
     at `crops.text_height_px`, scaled back up), so they are measured at the size a recognizer is trained on.
     """
-    cfg = recipe.crops
     for index in range(start, start + pages):
-        sample = render_sample(recipe, seed, index)
-        rng = crop_rng(sample.seed, sample.index)
-        for line in sample.lines:
-            framing = sample_framing(cfg, rng)
-            crop = line_crop(sample.image, line.quad, framing["margins"])
-            quad = np.asarray(line.quad, np.float64)
-            height = float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2)
-            target = framing["text_height_px"]
-            if target is not None:
-                crop = capture_at(crop, height, target)
-            yield crop, height, target
+        for framed in framed_line_crops(render_sample(recipe, seed, index), recipe.crops):
+            yield framed.image, framed.text_height, framed.framing["text_height_px"]
 
 
 def measure_recipe(recipe: Recipe, pages: int, seed: int = 0,

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from synthtext_industrial import load_recipe, recipe_from_dict, render_sample
-from synthtext_industrial.crops import (CropConfig, capture_at, crop_rng, framed_crops, line_crop, line_crops,
-                                       sample_framing)
+from synthtext_industrial.core import geometry
+from synthtext_industrial.crops import (CropConfig, _line_windows, box_crop, box_frame, capture_at, crop_rng,
+                                       framed_crops, framed_line_crops, line_crop, line_crops, sample_framing)
 from synthtext_industrial.exactness import check_sample
 from synthtext_industrial.stages.fonts import SEGMENT_FORMS, FontFace, catalog, truetype_glyph
 
@@ -225,7 +226,7 @@ def test_a_plates_emblem_and_separator_dot_are_printed_but_never_labelled():
 
 def test_window_framed_crops_show_the_whole_window_and_never_cut_the_text():
     recipe = load_recipe("licence-plate")
-    cfg = recipe.crops.model_copy(update={"window": 1.0, "window_margin": (0.0, 0.1), "text_height_px": None})
+    cfg = recipe.crops.model_copy(update={"window": 1.0, "window_margin": (0.0, 0.1), "text_height_px": None, "box": 0.0})
     framed = 0
     for index in range(8):
         sample = render_sample(recipe, 0, index)
@@ -258,3 +259,55 @@ def test_alternative_forms_leave_no_faint_specks_where_glyph_edges_touch(stroke)
             _count, _labels, stats, _ = cv2.connectedComponentsWithStats((bitmap > 0).astype(np.uint8))
             areas = stats[1:, cv2.CC_STAT_AREA]
             assert areas.min() > 0.15 * areas.max(), (name, stroke, aspect, sorted(areas))
+
+
+def _ink_of_line(sample, line) -> np.ndarray:
+    """The mark mask of one line only (its quad grown by 1.5 px, as the exactness rule allows)."""
+    region = np.zeros_like(sample.mask)
+    grown = line.quad + 1.5 * np.sign(line.quad - line.quad.mean(axis=0))
+    cv2.fillConvexPoly(region, np.round(grown * 16 - 8).astype(np.int32), 255, cv2.LINE_8, shift=4)
+    return np.where(region > 0, sample.mask, 0).astype(np.uint8)
+
+
+def test_box_crop_without_a_view_is_the_plain_slice():
+    page = np.random.default_rng(0).integers(0, 255, (120, 200), dtype=np.uint8)
+    quad = np.array([[40, 30], [140, 30], [140, 70], [40, 70]], np.float64)
+    crop = box_crop(page, quad, [0.25, 0.5, 0.25, 0.5])  # margins in quad heights (40 px)
+    assert np.array_equal(crop, page[10:90, 30:150])
+
+
+def test_box_crop_keeps_the_view_turned_not_rectified():
+    page = np.full((300, 400), 200, np.uint8)
+    cv2.rectangle(page, (100, 145), (300, 155), 20, -1)  # a long horizontal bar
+    quad = geometry.rect_quad(95, 140, 305, 160)
+    for rotation in (-8.0, 6.0):
+        crop = box_crop(page, quad, [0.1] * 4, rotation=rotation)
+        ys, xs = np.nonzero(crop < 100)
+        slope = np.polyfit(xs, ys, 1)[0]
+        assert slope == pytest.approx(-np.tan(np.deg2rad(rotation)), abs=0.01), "turned counter-clockwise"
+    ys, xs = np.nonzero(box_crop(page, quad, [0.1] * 4, shear=(0.0, 0.2)) < 100)
+    assert np.polyfit(xs, ys, 1)[0] == pytest.approx(0.2, abs=0.01), "vertical shear slopes the baseline"
+
+
+def test_box_framed_plate_crops_never_cut_their_line():
+    """Every line of 150 licence-plate pages, cut as the recipe cuts it (mostly detector boxes of the tilted plate):
+    the line's whole ink lands inside its crop, in the crop's own (view) geometry."""
+    recipe = load_recipe("licence-plate")
+    boxes = 0
+    for index in range(150):
+        sample = render_sample(recipe, 5, index)
+        windows = _line_windows(sample)
+        for k, (line, framed) in enumerate(zip(sample.lines, framed_line_crops(sample, recipe.crops))):
+            assert framed.text == line.text
+            if not framed.framing.get("box"):
+                continue
+            boxes += 1
+            frame = windows[k] if framed.framing.get("window") else line.quad
+            to_crop, width, height = box_frame(frame, framed.framing["margins"], **framed.framing["box"])
+            ink = _ink_of_line(sample, line).astype(np.float64)
+            seen = cv2.warpPerspective(ink, geometry.to_cv(to_crop), (width, height), flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            shx, shy = framed.framing["box"]["shear"]
+            assert seen.sum() == pytest.approx(ink.sum() * abs(1 - shx * shy), rel=0.03), (index, k)
+            assert framed.image.shape == (height, width) or framed.framing["text_height_px"] is not None
+    assert boxes > 100, "the recipe cuts most crops as boxes"

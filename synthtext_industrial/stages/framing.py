@@ -36,6 +36,16 @@ class CropConfig(StrictModel):
                                          "0 = never (and no draws).")
     window_margin: FloatRange(0.0, 1.0) = Field(
         (0.0, 0.1), description="Context around a window-framed crop, in window heights (each side drawn apart).")
+    box: float = Field(
+        0.0, ge=0.0, le=1.0, description="Chance that a crop is cut as a detector cuts it: the upright box around "
+                                         "the line (or window) seen turned and sheared by a drawn view, not "
+                                         "rectified, so the text stays tilted and slanted inside it as in crops "
+                                         "of plates seen from the side; 0 = never (and no draws).")
+    box_rotation: FloatRange(-45.0, 45.0) = Field(
+        (-6.0, 6.0), description="A box-cut crop's extra turn of the view, in degrees (counter-clockwise).")
+    box_shear: FloatRange(-0.6, 0.6) = Field(
+        (-0.2, 0.2), description="A box-cut crop's shear of the view, horizontal (slanted letters) and vertical "
+                                 "(sloping baseline), each drawn apart, as tan of the shear angle.")
     text_height_px: Optional[FloatRange(4.0, 200.0)] = Field(
         None, description="Capture the crop as if the text were this many pixels tall (then scale it back up), so "
                           "low-resolution blur and aliasing are real; null = the rendered resolution.")
@@ -48,11 +58,15 @@ def crop_rng(seed: int, index: int) -> np.random.Generator:
 
 def sample_framing(cfg: CropConfig, rng: np.random.Generator, in_window: bool = False) -> dict:
     """One line's framing: margins (left, top, right, bottom, in line heights, or in window heights when
-    `window` is true: the line is framed by its display window) and capture text height."""
+    `window` is true: the line is framed by its display window), capture text height, and `box` (a view's
+    rotation in degrees and [horizontal, vertical] shear) when the crop is cut as a detector's upright box."""
     margins = [uniform(rng, cfg.margin_x), uniform(rng, cfg.margin_y), uniform(rng, cfg.margin_x),
                uniform(rng, cfg.margin_y)]
     framing = {"margins": margins,
                "text_height_px": uniform(rng, cfg.text_height_px) if cfg.text_height_px is not None else None}
     if cfg.window > 0 and in_window and rng.random() < cfg.window:
         framing.update(window=True, margins=[uniform(rng, cfg.window_margin) for _ in range(4)])
+    if cfg.box > 0 and rng.random() < cfg.box:
+        framing["box"] = {"rotation": uniform(rng, cfg.box_rotation),
+                          "shear": [uniform(rng, cfg.box_shear), uniform(rng, cfg.box_shear)]}
     return framing
