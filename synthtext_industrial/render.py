@@ -17,7 +17,8 @@ from .core.groundtruth import Char, Field, Line, Sample
 from .core.streams import SampleStreams, choose, choose_key, integer, uniform
 from .recipe import Recipe
 from .stages.backgrounds import sample_background
-from .stages.display import draw_unlabelled, draw_window, ghost_glyphs, plate_marks, sample_display, window_quads
+from .stages.display import (draw_glare, draw_unlabelled, draw_window, ghost_glyphs, plate_marks, sample_display,
+                             window_quads)
 from .stages.dotmatrix import DotMatrixSource, sample_dot_style
 from .stages.effects.pipeline import legible_effects
 from .stages.fonts import FontFace, quantise_aspect
@@ -136,6 +137,9 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             lit[ry0:ry1, rx0:rx1] = coverage
             draw_unlabelled(image, plain, ghosts, H, lit, marking, display["ghost"])
             draw_unlabelled(image, plain, marks, H, lit, marking, 1.0)
+        if display is not None and display.get("glare"):  # light on the glass, over the text and what is not text
+            for target in (image, plain):
+                draw_glare(target, glass, display["glare"])
         marked_blocks.append(MarkedBlock((rx0, ry0, rx1, ry1), chars_ink, marking["kind"] in RELIEF_KINDS,
                                          texture_sigma(height)))
         np.maximum(mask[ry0:ry1, rx0:rx1], coverage, out=mask[ry0:ry1, rx0:rx1])

@@ -311,3 +311,35 @@ def test_box_framed_plate_crops_never_cut_their_line():
             assert seen.sum() == pytest.approx(ink.sum() * abs(1 - shx * shy), rel=0.03), (index, k)
             assert framed.image.shape == (height, width) or framed.framing["text_height_px"] is not None
     assert boxes > 100, "the recipe cuts most crops as boxes"
+
+
+def _glare_recipe(glare: float, level=(150, 150)):
+    recipe = _display_recipe((0, 0))
+    return recipe.model_copy(update={"display": recipe.display.model_copy(
+        update={"glare": glare, "glare_level": level})})
+
+
+def test_glare_lights_only_the_glass_and_never_touches_the_ground_truth():
+    seen = 0
+    for index in range(6):
+        bare, lit = (render_sample(_glare_recipe(g), 0, index, measure_legibility=True) for g in (0.0, 1.0))
+        glare = lit.records["blocks"][0]["display"]["glare"]
+        assert "glare" not in bare.records["blocks"][0]["display"], "glare 0 draws nothing"
+        assert np.array_equal(bare.mask, lit.mask)
+        assert [(line.text, line.quad.tolist()) for line in bare.lines] == \
+            [(line.text, line.quad.tolist()) for line in lit.lines]
+        brighter = lit.image.astype(int) - bare.image.astype(int)
+        assert brighter.min() >= -1, "a reflection only adds light"
+        outer = np.asarray(lit.records["blocks"][0]["display"]["window_quad"])
+        x0, y0 = np.maximum(np.floor(outer.min(axis=0)).astype(int), 0)  # the display may reach off the page
+        x1, y1 = np.ceil(outer.max(axis=0)).astype(int)
+        outside = np.ones_like(brighter, bool)
+        outside[y0:y1 + 1, x0:x1 + 1] = False
+        assert not brighter[outside].any(), "nothing outside the display changes"
+        if brighter.max() > 40:
+            seen += 1
+            lit_ink = lit.image[lit.mask > 250].astype(int)
+            assert lit.records["blocks"][0]["char_legibility"] and \
+                min(lit.records["blocks"][0]["char_legibility"]) >= 1.0, ("every digit still reads under it", glare)
+            assert lit_ink.min() >= bare.image[bare.mask > 250].min()
+    assert seen >= 4, "most reflections show"

@@ -57,6 +57,13 @@ class DisplayConfig(StrictModel):
     separator: float = Field(
         0.0, ge=0.0, le=1.0, description="Chance that the spaces of a reading show an unlabelled middle dot, as "
                                          "plates separate their groups; 0 = never (and no draws).")
+    glare: float = Field(
+        0.0, ge=0.0, le=1.0, description="Chance of a reflection on the glass: a band of light with straight edges "
+                                         "across the window (a lamp, the sky, a shop front), over the digits; 0 = "
+                                         "never (and no draws).")
+    glare_level: FloatRange(0.0, 220.0) = Field(
+        (40.0, 150.0), description="Light of the reflection in gray levels, screen-blended: it lifts dark ink more "
+                                   "than the glass, so the digits fade under it but never vanish.")
 
 
 def is_segment_font(label: str) -> bool:
@@ -76,7 +83,21 @@ def sample_display(cfg: DisplayConfig, rng: np.random.Generator) -> dict | None:
         "ghost": uniform(rng, cfg.ghost), "ghost_digits": integer(rng, cfg.ghost_digits),
         **({"emblem": sample_emblem(rng) if rng.random() < cfg.emblem else None} if cfg.emblem > 0 else {}),
         **({"separator": bool(rng.random() < cfg.separator)} if cfg.separator > 0 else {}),
+        **({"glare": sample_glare(cfg, rng) if rng.random() < cfg.glare else None} if cfg.glare > 0 else {}),
     }
+
+
+def sample_glare(cfg: DisplayConfig, rng: np.random.Generator) -> dict:
+    """One reflection on the glass, in the glass's unit square (u across, v down): the band between the edges
+    u = left + slope (v - 1/2) and u = right + slope (v - 1/2), one side open 30% of the time (half the glass
+    washed out), its light, edge softness (in glass heights) and how much the reflected scene mottles it."""
+    left = float(rng.uniform(-0.2, 0.95))
+    right = left + float(rng.uniform(0.08, 0.7))
+    if rng.random() < 0.3:
+        left, right = (-2.0, right) if rng.random() < 0.5 else (left, 3.0)
+    return {"left": round(left, 4), "right": round(right, 4), "slope": round(float(rng.uniform(-0.35, 0.35)), 4),
+            "level": uniform(rng, cfg.glare_level), "softness": round(float(rng.uniform(0.0, 0.3)), 4),
+            "mottle": round(float(rng.uniform(0.0, 0.6)), 4), "seed": int(rng.integers(2 ** 31))}
 
 
 def sample_emblem(rng: np.random.Generator) -> list[list[float]]:
@@ -166,6 +187,35 @@ def draw_window(page: np.ndarray, glass: np.ndarray, outer: np.ndarray, record: 
     np.clip(out, 0, 255, out=out)
     region[:] = (out + 0.5).astype(np.uint8)
     return page
+
+
+def draw_glare(page: np.ndarray, glass: np.ndarray, glare: dict) -> None:
+    """Screen-blend the reflection `glare` (sample_glare's record) onto the glass of `page`, in place:
+    out = 255 - (255 - page) (255 - light) / 255, so a light of L keeps (255 - L) / 255 of the contrast under it.
+    Nothing outside the glass changes."""
+    rows, cols = page.shape
+    x0, y0 = (max(int(np.floor(v)) - 1, 0) for v in glass.min(axis=0))
+    x1, y1 = min(int(np.ceil(glass[:, 0].max())) + 2, cols), min(int(np.ceil(glass[:, 1].max())) + 2, rows)
+    if x1 <= x0 or y1 <= y0:
+        return
+    shift = np.array([x0, y0], np.float64)
+    unit = geo.rect_quad(0, 0, 1, 1).astype(np.float32)
+    to_unit = cv2.getPerspectiveTransform((glass - shift).astype(np.float32), unit)
+    ys, xs = np.mgrid[0:y1 - y0, 0:x1 - x0].astype(np.float32)
+    u, v = np.moveaxis(cv2.perspectiveTransform(np.dstack([xs, ys]), to_unit), -1, 0)
+    width_px = max(float(np.linalg.norm(glass[1] - glass[0])), 1.0)
+    height_px = max(float(np.linalg.norm(glass[3] - glass[0])), 1.0)
+    soft = max(glare["softness"] * height_px, 1.0) / width_px  # edge width in unit u
+    edge = glare["slope"] * (v - 0.5)
+    band = (np.clip((u - glare["left"] - edge) / soft + 0.5, 0, 1)
+            * np.clip((glare["right"] + edge - u) / soft + 0.5, 0, 1))
+    noise = np.random.default_rng(glare["seed"]).random((4, 12)).astype(np.float32)
+    scene = cv2.resize(noise, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
+    light = glare["level"] * band * (1 - glare["mottle"] * np.clip(scene, 0, 1)) * _fill(glass - shift, y1 - y0,
+                                                                                         x1 - x0)
+    region = page[y0:y1, x0:x1].astype(np.float32)
+    out = 255 - (255 - region) * (255 - light) / 255
+    page[y0:y1, x0:x1] = (np.clip(out, 0, 255) + 0.5).astype(np.uint8)
 
 
 def _fill(quad: np.ndarray, rows: int, cols: int) -> np.ndarray:
