@@ -59,6 +59,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--augment", action="store_true", help="online photometric augmentation while training")
     parser.add_argument("--normalize", default="contrast", choices=["none", "contrast"],
                         help="the recognizer's input normalisation (RecognizerConfig.normalize)")
+    parser.add_argument("--resize", default="stretch", choices=["stretch", "pad"],
+                        help="lines stretched to the input or scaled and padded (RecognizerConfig.resize)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1.5e-3)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder [default: /tmp/sim2real-<set>]")
@@ -115,7 +117,8 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
                              max_seconds=args.minutes * 60 - 60, learning_rate=args.learning_rate,
                              schedule="cosine", seed=seed, augment=args.augment)
     metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone,
-                                                                               normalize=args.normalize), settings,
+                                                                               normalize=args.normalize,
+                                                                               resize=args.resize), settings,
                                val=work / "val")
     done = {"train_minutes": (time.perf_counter() - t0) / 60,
             "lines_seen": metrics["history"][-1]["step"] * args.batch_size,

@@ -506,15 +506,20 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
 @click.option("--normalize", default="contrast", show_default=True, type=click.Choice(["contrast", "none"]),
               help="bring every line to one mean and spread inside the model (dim and bright crops look alike; "
                    "exports carry it), or feed the raw pixels")
+@click.option("--resize", default="stretch", show_default=True, type=click.Choice(["stretch", "pad"]),
+              help="stretch every line to the input size, or scale it to the input height keeping its aspect ratio "
+                   "and pad the rest (glyphs keep their shape however wide the crop; exports carry it)")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
-                     learning_rate, schedule, patience, augment, normalize, max_minutes, seed, run, resume) -> None:
+                     learning_rate, schedule, patience, augment, normalize, resize, max_minutes, seed, run,
+                     resume) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
     from .train.fit_recognizer import train_recognizer as fit
     from .train.recognizer import RecognizerConfig
 
     metrics = _fit(fit, data, weights, val, run, resume, RecognizerConfig(backbone=backbone, height=height,
-                                                                          width=width, normalize=normalize),
+                                                                          width=width, normalize=normalize,
+                                                                          resize=resize),
                    max_minutes,
                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
                    steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment)

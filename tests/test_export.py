@@ -70,7 +70,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     generate(recipe_from_dict(TINY), root / "data", n=20, seed=0, shard_size=10, workers=1)
     generate(recipe_from_dict(TINY), root / "eval", n=145, seed=1, shard_size=80, workers=1)
-    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=32)
+    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=32, resize="pad")
     settings = TrainSettings(epochs=7, batch_size=16, steps_per_epoch=60, learning_rate=3e-3, seed=0, patience=20)
     train_recognizer([root / "data"], root / "run", config, settings, log=lambda _: None)
     export_run(root / "run", root / "export", FORMATS, which="last", log=lambda _: None)
@@ -106,6 +106,7 @@ def test_metadata_describes_pre_and_post_processing(exported):
     assert meta["schema_version"] == 1 and meta["model"] == "recognizer"
     assert meta["decode"]["charset"] == "0123456789" and meta["decode"]["blank_index"] == 10
     assert (meta["input"]["height"], meta["input"]["width"]) == (32, 64)
+    assert meta["preprocess"]["resize"]["keep_aspect_ratio"] is True and "padding" in meta["preprocess"]["resize"]
     assert meta["output"]["steps"] == 16 and meta["output"]["classes"] == 11
     assert meta["training"]["data"][0]["recipe_sha256"] == training["data"][0]["recipe_sha256"]
     assert meta["accuracy_at_export"]["parity_set"]["count"] == 200
@@ -141,7 +142,7 @@ def test_savedmodel_signature_takes_uint8_and_returns_text(exported):
     root, _ = exported
     model, config = load_recognizer(root / "run", "last")
     lines = [image for _, image, _ in dataset_lines(root / "data", limit=16)]
-    batch = np.stack([preprocess(im, 32, 64) for im in lines]).astype(np.uint8)
+    batch = np.stack([preprocess(im, 32, 64, config.keep_ratio) for im in lines]).astype(np.uint8)
     serve = tf.saved_model.load(str(root / "export" / "savedmodel")).signatures["serving_default"]
     out = serve(image=tf.constant(batch))
     texts = [t.decode() for t in out["text"].numpy()]
@@ -152,10 +153,12 @@ def test_savedmodel_signature_takes_uint8_and_returns_text(exported):
 def test_standalone_preprocessing_equals_the_trainers():
     infer = load_infer()
     rng = np.random.default_rng(1)
-    meta = {"input": {"height": 32, "width": 96}}
-    for shape in [(20, 50), (32, 96), (33, 40), (80, 300), (7, 500), (64, 64, 3)]:
-        image = rng.integers(0, 256, shape, dtype=np.uint8)
-        assert np.array_equal(infer.model_input(image, meta), preprocess(image, 32, 96)), shape
+    for keep in (False, True):
+        meta = {"input": {"height": 32, "width": 96}, "preprocess": {"resize": {"keep_aspect_ratio": keep}}}
+        for shape in [(20, 50), (32, 96), (33, 40), (80, 300), (7, 500), (64, 64, 3)]:
+            image = rng.integers(0, 256, shape, dtype=np.uint8)
+            assert np.array_equal(infer.model_input(image, meta), preprocess(image, 32, 96, keep)), (shape, keep)
+    assert np.array_equal(infer.model_input(image, {"input": {"height": 32, "width": 96}}), preprocess(image, 32, 96))
 
 
 def test_standalone_script_runs_without_tensorflow(exported, tmp_path):

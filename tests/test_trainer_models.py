@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -73,6 +74,33 @@ def test_contrast_normalization_does_not_blow_up_the_noise_of_a_blank_line():
     assert out.std() == pytest.approx(CONTRAST_STD * flat.std() / CONTRAST_FLOOR, rel=0.02) and out.std() < 15
     text = (rng.uniform(0, 1, (1, 32, 128, 1)) > 0.7).astype(np.float32) * 20 + 60  # a faint but real line
     assert np.asarray(contrast_normalized(text)).std() == pytest.approx(CONTRAST_STD, rel=0.01)
+
+
+def test_padded_resize_keeps_the_glyph_shape_and_fills_with_the_mean():
+    """A 20x32 digit crop (as meter readers cut them) fills 20 of 256 columns at scale 1 instead of being
+    stretched 12.8 times; the rest is its own mean gray. Wider-than-input crops are squeezed to fit."""
+    rng = np.random.default_rng(0)
+    digit = rng.integers(0, 256, (32, 20), dtype=np.uint8)
+    padded = preprocess(digit, 32, 256, keep_ratio=True)[..., 0]
+    assert padded.shape == (32, 256)
+    assert np.array_equal(padded[:, :20], digit.astype(np.float32))
+    assert np.all(padded[:, 20:] == round(float(digit.mean())))
+    half = preprocess(cv2.resize(digit, (40, 64)), 32, 256, keep_ratio=True)[..., 0]
+    assert np.all(half[:, 20:] == half[0, 25]) and not np.all(half[:, 19] == half[0, 25])
+    wide = rng.integers(0, 256, (16, 1000), dtype=np.uint8)
+    assert np.array_equal(preprocess(wide, 32, 256, keep_ratio=True), preprocess(wide, 32, 256))
+    stretched = preprocess(digit, 32, 256)[..., 0]
+    assert stretched.std(axis=1).mean() > 0 and not np.array_equal(stretched[:, :20], padded[:, :20])
+
+
+def test_runs_saved_before_resize_existed_stretch_their_lines(tmp_path):
+    path = tmp_path / "config.json"
+    RecognizerConfig(charset="01", resize="pad").save(path)
+    assert RecognizerConfig.load(path).keep_ratio
+    data = json.loads(path.read_text())
+    del data["resize"]
+    path.write_text(json.dumps(data))
+    assert RecognizerConfig.load(path).resize == "stretch" and not RecognizerConfig.load(path).keep_ratio
 
 
 def test_runs_saved_before_normalize_existed_load_without_it(tmp_path):

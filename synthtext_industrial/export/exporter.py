@@ -54,14 +54,19 @@ def _recognizer_load(run: Path, which: str = "best"):
 
 
 def _image_input(config, reference: str) -> dict:
-    """The input and preprocessing both model kinds share: a grayscale image stretched to the input size."""
+    """The input and preprocessing both model kinds share: a grayscale image stretched to the input size (or, for
+    a recognizer with resize "pad", scaled keeping its aspect ratio and padded on the right with its mean)."""
+    keep_ratio = bool(getattr(config, "keep_ratio", False))
     return {
         "input": {"name": "image", "layout": "NHWC", "height": config.height, "width": config.width, "channels": 1,
                   "dtype": "float32", "range": [0, 255]},
         "preprocess": {
             "color": "grayscale; of a 3-channel image take channel 0 (OpenCV IMREAD_GRAYSCALE when reading files)",
             "resize": {"library": "opencv", "function": "cv2.resize", "size_hw": [config.height, config.width],
-                       "keep_aspect_ratio": False,
+                       "keep_aspect_ratio": keep_ratio,
+                       **({"padding": "scale to the input height keeping the aspect ratio (width capped at the "
+                                      "input width), then fill the columns to the right with the resized image's "
+                                      "mean gray, rounded"} if keep_ratio else {}),
                        "interpolation": "INTER_AREA if source height > input height else INTER_LINEAR",
                        "dtype": "uint8 in, uint8 out (OpenCV rounds)"},
             "normalisation": "none outside the model: cast the resized uint8 to float32 (0-255); the model "

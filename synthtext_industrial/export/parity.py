@@ -374,7 +374,8 @@ def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarr
         return spotter_parity_report(run, export, meta, images, source, repeats, log)
     kind = KINDS[meta["model"]]
     h, w = meta["input"]["height"], meta["input"]["width"]
-    batch = np.stack([preprocess(im, h, w) for im in images]).astype(np.float32)
+    keep = bool(meta.get("preprocess", {}).get("resize", {}).get("keep_aspect_ratio", False))
+    batch = np.stack([preprocess(im, h, w, keep) for im in images]).astype(np.float32)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npy"

@@ -331,7 +331,7 @@ def adapt_batchnorm(run: str | Path, images: str | Path, out: str | Path, batch_
         for la in dropouts:
             la.rate = 0.0
         for start in range(0, len(pictures), batch_size):
-            batch = np.stack([preprocess(im, config.height, config.width) for im in pictures[start:start + batch_size]])
+            batch = np.stack([preprocess(im, config.height, config.width, config.keep_ratio) for im in pictures[start:start + batch_size]])
             for la in norms:  # moving = moving * m + batch * (1 - m): a running mean over all images so far
                 la.momentum = seen / (seen + len(batch))
             model(batch, training=True)

@@ -81,13 +81,13 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
     strategy = loop.strategy()
     train_batches = line_data.training_batches(data, charset, config.height, config.width, settings.batch_size,
                                                weights=settings.weights, seed=settings.seed,
-                                               augment=settings.augment)
+                                               augment=settings.augment, keep_ratio=config.keep_ratio)
     if val:
         val_batches = line_data.training_batches([val], charset, config.height, config.width, 64, shuffle=0,
-                                                 repeat=False)
+                                                 repeat=False, keep_ratio=config.keep_ratio)
     else:  # no held-out set: report accuracy on a fixed slice of the training data, and say so
         val_batches = line_data.training_batches(data, charset, config.height, config.width, 64, shuffle=0,
-                                                 repeat=False).take(max(1, settings.val_lines // 64))
+                                                 repeat=False, keep_ratio=config.keep_ratio).take(max(1, settings.val_lines // 64))
         log("no --val given: validation accuracy is measured on training lines")
     with strategy.scope():
         model = build_recognizer(config, unroll=not tf.config.list_physical_devices("GPU"))

@@ -149,8 +149,9 @@ def mix_streams(streams: list, weights: Sequence[float] | None, shuffle: int, se
 
 def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, width: int, batch_size: int,
                      weights: Sequence[float] | None = None, shuffle: int = 2048, seed: int = 0,
-                     repeat: bool = True, augment: bool = False):
-    """Batches of {"image": [B, height, width, 1] float32 0-255, "labels": [B, L] int32 (padded), "length": [B]}.
+                     repeat: bool = True, augment: bool = False, keep_ratio: bool = False):
+    """Batches of {"image": [B, height, width, 1] float32 0-255, "labels": [B, L] int32 (padded), "length": [B]},
+    each line resized by portable.preprocess (`keep_ratio`: scaled and padded, not stretched).
 
     With several datasets, each is repeated and they are sampled by `weights` (default: equal).
     """
@@ -163,7 +164,7 @@ def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, 
     def resize(image):  # the very function predict, evaluate and every export use: no train/serve skew
         from .portable import preprocess
 
-        return preprocess(image, height, width)
+        return preprocess(image, height, width, keep_ratio)
 
     def prepare(line):
         image = tf.numpy_function(resize, [line["image"]], tf.float32, stateful=False)

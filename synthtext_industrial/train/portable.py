@@ -15,17 +15,25 @@ import numpy as np
 # ---- vendored into export/jetson_kit/infer.py from here ----
 
 
-def preprocess(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def preprocess(image: np.ndarray, height: int, width: int, keep_ratio: bool = False) -> np.ndarray:
     """A grayscale line or page image as the model's input: [height, width, 1] float32, pixels 0-255.
 
-    Stretched to the input size (the recognizer's lines, as deep-text-recognition-benchmark does; the spotter's
-    pages), INTER_AREA when shrinking rows, else INTER_LINEAR.
+    Stretched to the input size (pages; lines of runs with resize "stretch", as deep-text-recognition-benchmark
+    does), or with `keep_ratio` (lines of runs with resize "pad") scaled to the input height keeping its aspect
+    ratio and padded on the right with its own mean gray, so a glyph keeps its shape whatever the crop's width
+    (squeezed to the input width only when wider). INTER_AREA when shrinking rows, else INTER_LINEAR.
     """
     if image.ndim == 3:
         image = image[..., 0]
     interpolation = cv2.INTER_AREA if image.shape[0] > height else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (width, height), interpolation=interpolation)
-    return resized.astype(np.float32)[..., None]
+    if not keep_ratio:
+        return cv2.resize(image, (width, height), interpolation=interpolation).astype(np.float32)[..., None]
+    rows, cols = image.shape[:2]
+    scaled = min(width, max(1, int(round(cols * height / max(rows, 1)))))
+    resized = cv2.resize(image, (scaled, height), interpolation=interpolation)
+    out = np.full((height, width), round(float(resized.mean())), np.float32)
+    out[:, :scaled] = resized
+    return out[..., None]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -31,6 +31,13 @@ class RecognizerConfig(StrictModel):
     lstm_units: int = 128
     charset: str = ""
     normalize: Literal["none", "contrast"] = "contrast"  # input normalisation; runs saved without it read "none"
+    resize: Literal["stretch", "pad"] = "stretch"  # lines stretched to the input, or scaled keeping their aspect
+    #                                               ratio and padded (portable.preprocess); saved runs without it
+    #                                               read "stretch"
+
+    @property
+    def keep_ratio(self) -> bool:
+        return self.resize == "pad"
 
     def validate(self, max_label_length: int | None = None) -> None:
         check_backbone(self.backbone)
@@ -63,6 +70,7 @@ class RecognizerConfig(StrictModel):
         data = json.loads(Path(path).read_text())
         data.pop("model", None)
         data.setdefault("normalize", "none")  # runs of 0.4.0 and before fed the backbone raw pixels
+        data.setdefault("resize", "stretch")  # and runs of 0.5.0 and before stretched every line
         return cls(**data)
 
 
@@ -126,7 +134,7 @@ def read_lines(model, config: RecognizerConfig, images: list[np.ndarray], batch_
     table = grammar.table(config.charset) if grammar is not None else None
     readings = []
     for start in range(0, len(images), batch_size):
-        batch = np.stack([preprocess(im, config.height, config.width) for im in images[start:start + batch_size]])
+        batch = np.stack([preprocess(im, config.height, config.width, config.keep_ratio) for im in images[start:start + batch_size]])
         logits = np.asarray(model(batch, training=False))
         if table is not None:
             for row in logits:
