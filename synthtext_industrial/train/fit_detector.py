@@ -8,13 +8,11 @@ direction (EAST/FOTS's RBOX loss). Validation is detection at polygon IoU 0.5 ag
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from . import lines as line_data
 from . import loop
 from .detector import Detector, DetectorConfig, detect_batch, encode_targets
 from .fit_spotter import dice_loss, distance_iou_loss, resized_pages
@@ -97,12 +95,7 @@ def train_detector(data: Sequence[str | Path], run: str | Path, config: Detector
     config, settings, val = loop.start_run(run, settings, val, resume, DetectorConfig.load,
                                            lambda: config or DetectorConfig())
     config.validate()
-    run.mkdir(parents=True, exist_ok=True)
-    config.save(run / "config.json")
-    manifests = [line_data.manifest(d) for d in data]
-    page_count = sum(m["counts"]["images"] for m in manifests)
-    steps_per_epoch = settings.steps_per_epoch or max(1, math.ceil(page_count / settings.batch_size))
-    loop.write_training_json(run, "detector", data, manifests, val, settings)
+    steps_per_epoch = loop.write_page_run(run, "detector", config, data, val, settings)
 
     tf.keras.utils.set_random_seed(settings.seed)
     strategy = loop.strategy()
@@ -113,23 +106,7 @@ def train_detector(data: Sequence[str | Path], run: str | Path, config: Detector
         log("no --val given: validation is measured on training pages")
     with strategy.scope():
         model = Detector(config)
-    replicas = strategy.num_replicas_in_sync
-
-    def make_step(optimizer):
-        @tf.function
-        def train_step(batch):
-            def replica(b):
-                with tf.GradientTape() as tape:
-                    losses = detector_losses(model, b)
-                    scaled = losses["total"] / replicas
-                grads = tape.gradient(scaled, model.trainable_variables)
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
-                return {k: v / replicas for k, v in losses.items()}
-
-            losses = strategy.run(replica, args=(batch,))
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in losses.items()}
-
-        return train_step
+    make_step = loop.loss_dict_step(strategy, model, lambda b: detector_losses(model, b))
 
     def validation() -> loop.Validation:
         score = validate(model, val_batches, settings.val_lines)

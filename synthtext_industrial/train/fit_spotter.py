@@ -8,7 +8,6 @@ Validation is end to end (detect, then read the detections) and early stopping f
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -175,12 +174,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
 
     config, settings, val = loop.start_run(run, settings, val, resume, SpotterConfig.load, new_config)
     config.validate(line_data.max_line_length(data))
-    run.mkdir(parents=True, exist_ok=True)
-    config.save(run / "config.json")
-    manifests = [line_data.manifest(d) for d in data]
-    page_count = sum(m["counts"]["images"] for m in manifests)
-    steps_per_epoch = settings.steps_per_epoch or max(1, math.ceil(page_count / settings.batch_size))
-    loop.write_training_json(run, "spotter", data, manifests, val, settings)
+    steps_per_epoch = loop.write_page_run(run, "spotter", config, data, val, settings)
 
     tf.keras.utils.set_random_seed(settings.seed)
     strategy = loop.strategy()
@@ -194,23 +188,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
     with strategy.scope():
         model = Spotter(config)
         jitter_rng = tf.random.Generator.from_seed(settings.seed)  # checkpointed: a resume continues its stream
-    replicas = strategy.num_replicas_in_sync
-
-    def make_step(optimizer):
-        @tf.function
-        def train_step(batch):
-            def replica(b):
-                with tf.GradientTape() as tape:
-                    losses = spotter_losses(model, b, jitter_rng=jitter_rng)
-                    scaled = losses["total"] / replicas
-                grads = tape.gradient(scaled, model.trainable_variables)
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
-                return {k: v / replicas for k, v in losses.items()}
-
-            losses = strategy.run(replica, args=(batch,))
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in losses.items()}
-
-        return train_step
+    make_step = loop.loss_dict_step(strategy, model, lambda b: spotter_losses(model, b, jitter_rng=jitter_rng))
 
     def validation() -> loop.Validation:
         score = validate(model, val_batches, settings.val_lines)
