@@ -554,13 +554,49 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
                f"{best.get('f1', 0):.4f}, string accuracy {best.get('string_accuracy', 0):.4f}; run in {run}")
 
 
+@train.command("detector")
+@_training_options("pages", batch_size=8)
+@click.option("--backbone", default="small", show_default=True,
+              type=click.Choice(["small", "efficientnet-b0", "efficientnet-b1", "efficientnet-b2",
+                                 "efficientnet-b3"]))
+@click.option("--height", default=600, show_default=True, type=click.IntRange(32),
+              help="input height pages are resized to (a multiple of 4)")
+@click.option("--width", default=800, show_default=True, type=click.IntRange(32),
+              help="input width (a multiple of 4)")
+@click.option("--fusion-channels", default=64, show_default=True, type=click.IntRange(4),
+              help="channels of the fused stride-4 feature map")
+@click.option("--score-threshold", default=0.7, show_default=True, type=click.FloatRange(0, 1),
+              help="cells above this score propose a box (editable later in RUN/config.json)")
+@click.option("--nms-iou", default=0.3, show_default=True, type=click.FloatRange(0, 1),
+              help="boxes overlapping more than this are merged")
+@click.option("--val-pages", default=64, show_default=True, type=click.IntRange(1),
+              help="validation pages per epoch")
+def train_detector(data, weights, val, backbone, height, width, fusion_channels, score_threshold, nms_iou, epochs,
+                   batch_size, steps_per_epoch, val_pages, learning_rate, schedule, patience, max_minutes, seed, run,
+                   resume) -> None:
+    """Train the oriented text-line detector (EAST/FOTS RBOX: rotated boxes in reading order) for a reader."""
+    _need_tensorflow()
+    from .train.detector import DetectorConfig
+    from .train.fit_detector import train_detector as fit
+
+    config = DetectorConfig(backbone=backbone, height=height, width=width, fusion_channels=fusion_channels,
+                            score_threshold=score_threshold, nms_iou=nms_iou)
+    metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
+                   learning_rate=learning_rate, schedule=schedule, steps_per_epoch=steps_per_epoch,
+                   val_lines=val_pages, patience=patience, seed=seed)
+    best = metrics["best"]
+    click.echo(f"best epoch {best['epoch'] + 1}: detection P {best.get('precision', 0):.4f} R "
+               f"{best.get('recall', 0):.4f} F1 {best.get('f1', 0):.4f}; run in {run}")
+
+
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
               help="the best validation epoch's weights, or the latest checkpoint")
 @click.option("--draw", default=None, type=OUT_FOLDER,
-              help="spotter and reader runs: write each image with its boxes and texts drawn into this folder")
+              help="spotter, detector and reader runs: write each image with its boxes (and texts) drawn into "
+                   "this folder")
 @click.option("--beam-width", default=0, type=click.IntRange(0),
               help="recognizer runs: CTC beam search with this many beams (0: greedy decoding; with a grammar, "
                    "10 beams)")
@@ -574,7 +610,7 @@ def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) ->
     `path<TAB><TAB>0.000<TAB>rejected<TAB>greedy reading`; a spotter prints
     `path<TAB>x0,y0,x1,y1<TAB>text<TAB>score` per detected line, in page pixels; a reader prints
     `path<TAB>x1,y1,x2,y2,x3,y3,x4,y4<TAB>text<TAB>confidence` per line (the quad clockwise from the text's
-    top-left, in frame pixels).
+    top-left, in frame pixels); an oriented detector (`train detector`) prints `path<TAB>x1,...,y4<TAB>score`.
     """
     _need_tensorflow()
     import cv2
@@ -596,6 +632,9 @@ def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) ->
     if kind == "reader":
         _predict_reader(run, images, loaded, which, draw, no_grammar)
         return
+    if kind == "detector":
+        _predict_detector(run, images, loaded, which, draw)
+        return
     grammar = None if kind == "spotter" else _grammar(run, grammar_recipe, no_grammar)
     if kind == "spotter":
         from .train.runs import load_spotter
@@ -612,7 +651,7 @@ def predict(run, images, which, draw, beam_width, grammar_recipe, no_grammar) ->
                     raise click.ClickException(f"could not write {target}")
         return
     if draw:
-        raise click.UsageError("--draw needs a spotter or reader run")
+        raise click.UsageError("--draw needs a spotter, detector or reader run")
     from .train.runs import load_recognizer
     from .train.recognizer import read_lines
 
@@ -661,6 +700,24 @@ def _predict_reader(run, images, loaded, which, draw, no_grammar) -> None:
                 raise click.ClickException(f"could not write {target}")
 
 
+def _predict_detector(run, images, loaded, which, draw) -> None:
+    import cv2
+
+    from .train.detector import detect_pages
+    from .train.frames import draw_frame
+    from .train.runs import load_detector
+
+    if draw:
+        Path(draw).mkdir(parents=True, exist_ok=True)
+    for path, image, (quads, scores) in zip(images, loaded, detect_pages(load_detector(run, which), loaded)):
+        for quad, score in zip(quads, scores):
+            click.echo(f"{path}\t{','.join(str(round(float(v))) for v in quad.reshape(-1))}\t{score:.3f}")
+        if draw:
+            target = Path(draw) / (Path(path).stem + ".png")
+            if not cv2.imwrite(str(target), draw_frame(image, quads=list(quads), texts=[""] * len(quads))):
+                raise click.ClickException(f"could not write {target}")
+
+
 def _grammar(run, recipe: str | None, off: bool):
     """The grammar predict/evaluate decode with: RECIPE's, else the run's recipes' (None where unknown or off)."""
     from .core.config import RecipeError
@@ -706,7 +763,7 @@ def _grammar_charset(grammar, charset: str) -> None:
 @click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
               help="a folder of real line images, with --labels")
 @click.option("--frames", default=None, type=click.Path(exists=True, file_okay=False),
-              help="reader and spotter runs: a folder of camera frames with ground truth (--labels labels.jsonl, "
+              help="reader, detector and spotter runs: a folder of camera frames with ground truth (--labels labels.jsonl, "
                    "FRAMES/labels.jsonl, else ICDAR 2015 gt_<name>.txt files; docs/reader.md)")
 @click.option("--labels", default=None, type=click.Path(exists=True, dir_okay=False),
               help="with --images: TSV of `path<TAB>text`, paths relative to this file (default: "
@@ -739,9 +796,9 @@ def evaluate(run, data, frames, images, labels, limit, ignore_case, only, output
         kind = run_kind(run, readers=True)
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
-    if kind == "reader" or frames is not None:
+    if kind in ("reader", "detector") or frames is not None:
         if kind == "recognizer":
-            raise click.UsageError("--frames needs a reader or spotter run (a recognizer reads line images: "
+            raise click.UsageError("--frames needs a reader, detector or spotter run (a recognizer reads line images: "
                                    "--images)")
         if grammar_recipe:
             raise click.UsageError("--grammar needs a recognizer run (a reader's grammar is set in its reader.json)")
@@ -809,7 +866,9 @@ def _evaluate_frames(run, kind, frames, data, images, labels, limit, ignore_case
     from .train.frames import FrameLabelError, evaluate_frames, load_frames
 
     if frames is None or data is not None or images is not None:
-        raise click.UsageError("a reader run is evaluated on camera frames: give --frames DIR [--labels labels.jsonl]")
+        raise click.UsageError(f"a {kind} run is evaluated on camera frames: give --frames DIR [--labels labels.jsonl]"
+                               + ("; write a dataset's pages as frames with frames.write_frame_labels (docs/reader.md)"
+                                  if kind == "detector" else ""))
     try:
         truths = load_frames(frames, labels)
     except FrameLabelError as exc:
@@ -820,6 +879,12 @@ def _evaluate_frames(run, kind, frames, data, images, labels, limit, ignore_case
 
         reader = _load_reader(run, "best", no_grammar)
         read = lambda batch: read_frames(reader, batch)  # noqa: E731
+    elif kind == "detector":  # detection scores only: nothing is read
+        from .train.reader import detect_frames
+        from .train.runs import load_detector
+
+        detector = load_detector(run)
+        read = lambda batch: detect_frames(detector, batch)  # noqa: E731
     else:
         from .train.reader import spot_frames
         from .train.runs import load_spotter
@@ -846,7 +911,8 @@ def reader_group() -> None:
 
 @reader_group.command("create")
 @click.option("--detector", required=True, type=click.Path(exists=True, file_okay=False),
-              help="the detector run: today a spotter run (its detection head; boxes become quads)")
+              help="the detector run: an oriented detector (`train detector`: rotated boxes) or a spotter run (its "
+                   "detection head; axis-aligned boxes become quads)")
 @click.option("--recognizer", required=True, type=click.Path(exists=True, file_okay=False),
               help="the recognizer run that reads each detected line's rectified crop")
 @click.option("--out", "out", required=True, type=OUT_FOLDER, help="the reader folder (reader.json goes there)")
@@ -922,8 +988,9 @@ def adapt(run, images, out, rounds, steps, threshold, data, weights, pseudo_weig
     from .train.runs import RunError, run_kind
 
     try:
-        if run_kind(run, trained=True) != "recognizer":
-            raise RunError(f"{run} is a spotter run; adapt takes a recognizer run")
+        kind = run_kind(run, trained=True)
+        if kind != "recognizer":
+            raise RunError(f"{run} is a {kind} run; adapt takes a recognizer run")
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
     try:
@@ -1004,6 +1071,9 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
         _labels_file(str(Path(images) / "labels.tsv"), "--images")
     try:
         kind = run_kind(run, trained=True)
+        if kind == "detector":
+            raise RunError(f"{run} is an oriented detector run; its export is not written yet (export a recognizer "
+                           f"or spotter run)")
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
     if kind == "spotter" and grammar_recipe:

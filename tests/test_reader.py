@@ -124,7 +124,7 @@ def test_library_api_reads_frames_as_quads(runs, tmp_path):
     create_reader(runs / "spotter", runs / "recognizer", tmp_path / "r", height=96, width=128, score_threshold=0.0,
                   crop_margin=0.15, grammar=False)
     reader = load_reader(tmp_path / "r")
-    assert (reader.spotter.config.height, reader.spotter.config.width) == (96, 128)  # the detector at another size
+    assert (reader.detector.config.height, reader.detector.config.width) == (96, 128)  # the detector at another size
     page = cv2.imread(str(sorted((runs / "frames-jsonl").glob("*.png"))[0]), cv2.IMREAD_GRAYSCALE)
     lines = read_frame(reader, page)
     assert lines and all(isinstance(line, FrameLine) and line.quad.shape == (4, 2) for line in lines)
@@ -151,7 +151,7 @@ def test_errors_are_one_line_and_exit_2(runs, tmp_path):
     result = cli.invoke(main, ["evaluate", str(reader), "--data", str(runs / "val")])
     assert result.exit_code == 2 and "--frames" in result.output
     result = cli.invoke(main, ["evaluate", str(runs / "recognizer"), "--frames", str(bad)])
-    assert result.exit_code == 2 and "reader or spotter" in result.output
+    assert result.exit_code == 2 and "reader, detector or spotter" in result.output
     result = cli.invoke(main, ["reader", "create", "--detector", str(runs / "recognizer"), "--recognizer",
                                str(runs / "recognizer"), "--out", str(tmp_path / "r2")])
     assert result.exit_code == 2 and "not a detector" in result.output

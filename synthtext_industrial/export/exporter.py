@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..train.runs import run_kind
+from ..train.runs import RunError, run_kind
 
 FORMATS = ("savedmodel", "onnx", "tflite-fp32", "tflite-fp16")
 METADATA_SCHEMA_VERSION = 1
@@ -281,7 +281,10 @@ KINDS: dict[str, ModelKind] = {
 
 def model_kind(run: str | Path) -> ModelKind:
     """The ModelKind of a trained run; RunError (a ValueError) if it is not a trained run (train.runs.run_kind)."""
-    return KINDS[run_kind(run, trained=True)]
+    kind = run_kind(run, trained=True)
+    if kind not in KINDS:
+        raise RunError(f"{run} is a {kind} run; its export is not written yet (export a recognizer or spotter run)")
+    return KINDS[kind]
 
 
 def parse_formats(text: str | Sequence[str]) -> list[str]:

@@ -8,7 +8,6 @@ Validation is end to end (detect, then read the detections) and early stopping f
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,6 +20,46 @@ from .spotter import STRIDE, Spotter, SpotterConfig, auto_roi_width, encode_targ
 from .text import Charset
 
 
+def resized_pages(outs: Sequence[str | Path], height: int, width: int, weights: Sequence[float] | None = None,
+                  shuffle: int = 64, seed: int = 0, repeat: bool = True):
+    """Pages of several datasets, mixed by `weights`, each {"image" [height, width, 1] uint8 (stretched), "quads"
+    [L, 4, 2] in page pixels, "texts" [L], "scale" (x, y): page pixels to input pixels}; the page stream both
+    page-level trainers (spotter, oriented detector) read."""
+    import tensorflow as tf
+
+    from ..store.readers import tf_dataset
+
+    def resize(page):
+        size = tf.cast(tf.shape(page["image"])[:2], tf.float32)
+        image = tf.image.resize(page["image"], (height, width), antialias=True)
+        return {"image": tf.cast(tf.round(image), tf.uint8), "quads": page["line_quads"], "texts": page["texts"],
+                "scale": tf.stack([width / size[1], height / size[0]])}
+
+    streams = [tf_dataset(out, kind="images", shuffle_shards=shuffle > 0, seed=seed + k).map(
+        resize, num_parallel_calls=tf.data.AUTOTUNE) for k, out in enumerate(outs)]
+    return line_data.mix_streams(streams, weights, shuffle, seed, repeat)
+
+
+def dice_loss(score, truth):
+    """1 - the Dice coefficient of a predicted score map and its 0/1 target (EAST/FOTS's score loss)."""
+    import tensorflow as tf
+
+    return 1.0 - 2.0 * tf.reduce_sum(score * truth) / (tf.reduce_sum(score) + tf.reduce_sum(truth) + 1e-6)
+
+
+def distance_iou_loss(geometry, truth, mask):
+    """Mean over the masked cells of -log((I + 1) / (U + 1)) of the boxes given as distances [..., 4] (top, left,
+    bottom, right) from each cell (EAST's IoU loss; for a rotated box, the distances in its own frame)."""
+    import tensorflow as tf
+
+    t, l, b, r = tf.unstack(geometry, axis=-1)
+    tt, tl, tb, tr = tf.unstack(truth, axis=-1)
+    intersection = (tf.minimum(l, tl) + tf.minimum(r, tr)) * (tf.minimum(t, tt) + tf.minimum(b, tb))
+    union = (t + b) * (l + r) + (tt + tb) * (tl + tr) - intersection
+    iou_loss = -tf.math.log((intersection + 1.0) / (union + 1.0))
+    return tf.reduce_sum(iou_loss * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
 def page_batches(outs: Sequence[str | Path], config: SpotterConfig, batch_size: int,
                  weights: Sequence[float] | None = None, shuffle: int = 64, seed: int = 0, repeat: bool = True):
     """Batches of {"image" [B, H, W, 1] float32 0-255, "score" [B, h, w, 1], "geometry" [B, h, w, 4],
@@ -31,20 +70,9 @@ def page_batches(outs: Sequence[str | Path], config: SpotterConfig, batch_size: 
     """
     import tensorflow as tf
 
-    from ..store.readers import tf_dataset
-
     charset = Charset(config.charset)
     index = {c: i for i, c in enumerate(charset.chars)}
-
-    def resize(page):
-        size = tf.cast(tf.shape(page["image"])[:2], tf.float32)
-        image = tf.image.resize(page["image"], (config.height, config.width), antialias=True)
-        return {"image": tf.cast(tf.round(image), tf.uint8), "quads": page["line_quads"], "texts": page["texts"],
-                "scale": tf.stack([config.width / size[1], config.height / size[0]])}
-
-    streams = [tf_dataset(out, kind="images", shuffle_shards=shuffle > 0, seed=seed + k).map(
-        resize, num_parallel_calls=tf.data.AUTOTUNE) for k, out in enumerate(outs)]
-    pages = line_data.mix_streams(streams, weights, shuffle, seed, repeat)
+    pages = resized_pages(outs, config.height, config.width, weights, shuffle, seed, repeat)
 
     def targets(quads, scale, texts):
         boxes = page_boxes(quads, float(scale[0]), float(scale[1]))
@@ -87,14 +115,8 @@ def spotter_losses(model: Spotter, batch, training: bool = True, jitter_rng=None
     import tensorflow as tf
 
     features, score, geometry = model.detector(batch["image"], training=training)
-    truth, mask = batch["score"], tf.cast(batch["score"] > 0.5, tf.float32)
-    dice = 1.0 - 2.0 * tf.reduce_sum(score * truth) / (tf.reduce_sum(score) + tf.reduce_sum(truth) + 1e-6)
-    t, l, b, r = tf.unstack(geometry, axis=-1)
-    tt, tl, tb, tr = tf.unstack(batch["geometry"], axis=-1)
-    intersection = (tf.minimum(l, tl) + tf.minimum(r, tr)) * (tf.minimum(t, tt) + tf.minimum(b, tb))
-    union = (t + b) * (l + r) + (tt + tb) * (tl + tr) - intersection
-    iou_loss = -tf.math.log((intersection + 1.0) / (union + 1.0))
-    geometry_loss = tf.reduce_sum(iou_loss * mask[..., 0]) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    dice = dice_loss(score, batch["score"])
+    geometry_loss = distance_iou_loss(geometry, batch["geometry"], tf.cast(batch["score"][..., 0] > 0.5, tf.float32))
 
     lines = tf.sequence_mask(batch["count"], tf.shape(batch["boxes"])[1])
     boxes = tf.boolean_mask(batch["boxes"], lines)
@@ -152,12 +174,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
 
     config, settings, val = loop.start_run(run, settings, val, resume, SpotterConfig.load, new_config)
     config.validate(line_data.max_line_length(data))
-    run.mkdir(parents=True, exist_ok=True)
-    config.save(run / "config.json")
-    manifests = [line_data.manifest(d) for d in data]
-    page_count = sum(m["counts"]["images"] for m in manifests)
-    steps_per_epoch = settings.steps_per_epoch or max(1, math.ceil(page_count / settings.batch_size))
-    loop.write_training_json(run, "spotter", data, manifests, val, settings)
+    steps_per_epoch = loop.write_page_run(run, "spotter", config, data, val, settings)
 
     tf.keras.utils.set_random_seed(settings.seed)
     strategy = loop.strategy()
@@ -171,23 +188,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
     with strategy.scope():
         model = Spotter(config)
         jitter_rng = tf.random.Generator.from_seed(settings.seed)  # checkpointed: a resume continues its stream
-    replicas = strategy.num_replicas_in_sync
-
-    def make_step(optimizer):
-        @tf.function
-        def train_step(batch):
-            def replica(b):
-                with tf.GradientTape() as tape:
-                    losses = spotter_losses(model, b, jitter_rng=jitter_rng)
-                    scaled = losses["total"] / replicas
-                grads = tape.gradient(scaled, model.trainable_variables)
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
-                return {k: v / replicas for k, v in losses.items()}
-
-            losses = strategy.run(replica, args=(batch,))
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in losses.items()}
-
-        return train_step
+    make_step = loop.loss_dict_step(strategy, model, lambda b: spotter_losses(model, b, jitter_rng=jitter_rng))
 
     def validation() -> loop.Validation:
         score = validate(model, val_batches, settings.val_lines)

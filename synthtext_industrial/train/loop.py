@@ -94,6 +94,32 @@ def strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def loss_dict_step(strategy, model, losses: Callable) -> Callable:
+    """`make_step` for a Trainer whose `losses(batch)` returns a dict of scalar losses with a "total" (the spotter, the
+    oriented detector): each replica's gradients of its total / replicas, every loss summed over the replicas."""
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+
+    def make_step(optimizer):
+        @tf.function
+        def train_step(batch):
+            def replica(b):
+                with tf.GradientTape() as tape:
+                    found = losses(b)
+                    scaled = found["total"] / replicas
+                grads = tape.gradient(scaled, model.trainable_variables)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                return {k: v / replicas for k, v in found.items()}
+
+            found = strategy.run(replica, args=(batch,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in found.items()}
+
+        return train_step
+
+    return make_step
+
+
 def start_run(run: Path, settings: TrainSettings, val, resume: bool, load_config: Callable,
               new_config: Callable):
     """(config, settings, val) of a new run, or the saved ones of the run being resumed."""
@@ -108,6 +134,19 @@ def start_run(run: Path, settings: TrainSettings, val, resume: bool, load_config
         raise FileExistsError(f"{run} already holds a training run; pass --resume to continue it or choose "
                               f"another --out")
     return new_config(), settings, val
+
+
+def write_page_run(run: Path, model: str, config, data: Sequence[Path], val, settings: TrainSettings) -> int:
+    """A page-level run's folder (the spotter's, the oriented detector's): config.json and training.json written;
+    returns the steps per epoch (settings', else one pass over the pages)."""
+    from .lines import manifest
+
+    run.mkdir(parents=True, exist_ok=True)
+    config.save(run / "config.json")
+    manifests = [manifest(d) for d in data]
+    page_count = sum(m["counts"]["images"] for m in manifests)
+    write_training_json(run, model, data, manifests, val, settings)
+    return settings.steps_per_epoch or max(1, math.ceil(page_count / settings.batch_size))
 
 
 def write_training_json(run: Path, model: str, data: Sequence[Path], manifests: list[dict], val,

@@ -1,10 +1,10 @@
 """A frame reader: a detector run finds the lines of a camera frame, a recognizer run reads each one's rectified crop.
 
 A reader run is a folder holding `reader.json` (`"model": "reader"`): the detector and recognizer runs (paths
-absolute, or relative to the reader folder) and the reader's own settings (ReaderConfig). The detector is, for
-now, a spotter run's detection head: axis-aligned boxes, turned into quads. Everything after the detector is
-quad-based (crops are rectified with `crops.line_crop`, which undoes rotation and perspective), so an oriented
-detector drops in later without changing the interface. See docs/reader.md.
+absolute, or relative to the reader folder) and the reader's own settings (ReaderConfig). The detector is an
+oriented detector run (`train detector`, train/detector.py: rotated boxes in reading order) or a spotter run's
+detection head (axis-aligned boxes, turned into quads). Everything after the detector is quad-based (crops are
+rectified with `crops.line_crop`, which undoes rotation and perspective). See docs/reader.md.
 """
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ from ..core.config import StrictModel
 from .runs import RunError, run_kind
 
 READER_FILE = "reader.json"
+DETECTORS = ("detector", "spotter")  # the run kinds a reader finds lines with
 MIN_SIDE = 2.0  # detections narrower or lower than this (frame pixels) are dropped: nothing to read
 
 
 class ReaderConfig(StrictModel):
     """reader.json: which runs, and how the reader uses them."""
 
-    detector: str = Field(description="the detector run (today: a spotter run), absolute or relative to the "
-                                      "reader folder")
+    detector: str = Field(description="the detector run (an oriented detector or a spotter run), absolute or "
+                                      "relative to the reader folder")
     recognizer: str = Field(description="the recognizer run, absolute or relative to the reader folder")
     height: Optional[int] = Field(None, description="detector input height frames are resized to; null = the "
                                                     "detector run's")
@@ -104,22 +105,25 @@ def _stored_path(run: str | Path, folder: Path) -> str:
 def create_reader(detector: str | Path, recognizer: str | Path, out: str | Path, height: int | None = None,
                   width: int | None = None, score_threshold: float | None = None,
                   crop_margin: float | Sequence[float] | None = None, grammar: bool = True) -> ReaderConfig:
-    """Write OUT/reader.json for a trained detector (spotter) run and a trained recognizer run; RunError when either is
-    not what it should be or OUT already holds something else. `crop_margin` defaults to the recognizer's training
-    margins (trained_crop_margin)."""
+    """Write OUT/reader.json for a trained detector run (an oriented detector, or a spotter: its detection head) and a
+    trained recognizer run; RunError when either is not what it should be or OUT already holds something else.
+    `crop_margin` defaults to the recognizer's training margins (trained_crop_margin)."""
+    from .detector import DetectorConfig
     from .spotter import SpotterConfig
 
     out = Path(out)
-    if run_kind(detector, trained=True) != "spotter":
-        raise RunError(f"{detector} is not a detector: give a spotter run (its detection head finds the lines)")
+    kind = run_kind(detector, trained=True)
+    if kind not in DETECTORS:
+        raise RunError(f"{detector} is a {kind} run, not a detector: give a detector run (`train detector`: oriented "
+                       f"boxes) or a spotter run (its detection head finds the lines)")
     if run_kind(recognizer, trained=True) != "recognizer":
         raise RunError(f"{recognizer} is not a recognizer run")
     if out.exists() and any(out.iterdir()) and not (out / READER_FILE).exists():
         raise RunError(f"{out} exists and is not a reader folder: choose another --out")
-    spotter = SpotterConfig.load(Path(detector) / "config.json")
+    found = (DetectorConfig if kind == "detector" else SpotterConfig).load(Path(detector) / "config.json")
     if height is not None or width is not None:
         try:
-            spotter.model_copy(update={"height": height or spotter.height, "width": width or spotter.width}).validate()
+            found.model_copy(update={"height": height or found.height, "width": width or found.width}).check_input()
         except ValueError as exc:
             raise RunError(str(exc)) from None
     if crop_margin is None:
@@ -151,7 +155,7 @@ class FrameLine:
 class Reader:
     path: Path
     config: ReaderConfig
-    spotter: object  # train.spotter.Spotter at the reader's input size
+    detector: object  # train.detector.Detector or train.spotter.Spotter, at the reader's input size
     recognizer: object  # keras model
     recognizer_config: object  # RecognizerConfig
     grammar: object | None = None
@@ -160,23 +164,24 @@ class Reader:
 def load_reader(path: str | Path, which: str = "best") -> Reader:
     """A reader run, ready to read frames: both runs' weights loaded (RunError when one is missing)."""
     from .grammar import GrammarTooLarge, run_grammar
-    from .runs import load_recognizer, load_spotter
+    from .runs import load_detector, load_recognizer, load_spotter
 
     path = Path(path)
     if not is_reader(path):
         raise RunError(f"{path} has no {READER_FILE}: not a reader run (make one with `reader create`)")
     config = ReaderConfig.load(path / READER_FILE)
     detector, recognizer = config.run_path(path, "detector"), config.run_path(path, "recognizer")
-    for run, kind in ((detector, "spotter"), (recognizer, "recognizer")):
+    kinds = {}
+    for run, role, wanted in ((detector, "detector", DETECTORS), (recognizer, "recognizer", ("recognizer",))):
         try:
-            found = run_kind(run, trained=True)
+            kinds[role] = run_kind(run, trained=True)
         except RunError as exc:
-            raise RunError(f"{path / READER_FILE}: its {'detector' if kind == 'spotter' else kind}: {exc}") from None
-        if found != kind:
-            raise RunError(f"{path / READER_FILE}: {run} is a {found} run, not a {kind} run")
+            raise RunError(f"{path / READER_FILE}: its {role}: {exc}") from None
+        if kinds[role] not in wanted:
+            raise RunError(f"{path / READER_FILE}: {run} is a {kinds[role]} run, not a {' or '.join(wanted)} run")
     overrides = {k: v for k, v in (("height", config.height), ("width", config.width),
                                    ("score_threshold", config.score_threshold)) if v is not None}
-    spotter = load_spotter(detector, which, **overrides)
+    found = (load_detector if kinds["detector"] == "detector" else load_spotter)(detector, which, **overrides)
     model, recognizer_config = load_recognizer(recognizer, which)
     grammar = None
     if config.grammar:
@@ -184,7 +189,7 @@ def load_reader(path: str | Path, which: str = "best") -> Reader:
             grammar = run_grammar(recognizer)
         except (GrammarTooLarge, ValueError):
             grammar = None
-    return Reader(path, config, spotter, model, recognizer_config, grammar)
+    return Reader(path, config, found, model, recognizer_config, grammar)
 
 
 def detect_boxes(spotter, images: Sequence[np.ndarray], batch_size: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -206,6 +211,17 @@ def detect_boxes(spotter, images: Sequence[np.ndarray], batch_size: int = 4) -> 
     return out
 
 
+def detect_quads(detector, images: Sequence[np.ndarray], batch_size: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(quads [K, 4, 2] in each image's pixels, clockwise from the text's top-left as read, scores [K]): an oriented
+    detector's rotated boxes, or a spotter's axis-aligned boxes as quads."""
+    from .detector import Detector, detect_pages
+    from .frames import box_quads
+
+    if isinstance(detector, Detector):
+        return detect_pages(detector, list(images), batch_size)
+    return [(box_quads(boxes), scores) for boxes, scores in detect_boxes(detector, images, batch_size)]
+
+
 def _keep(quad: np.ndarray) -> bool:
     tl, tr, br, bl = quad
     width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
@@ -217,13 +233,12 @@ def read_frames(reader: Reader, images: Sequence[np.ndarray], batch_size: int = 
     """The lines of each grayscale frame: detected quads, each crop rectified and read; top to bottom, then left to
     right."""
     from ..crops import line_crop
-    from .frames import box_quads
     from .recognizer import read_lines
 
     images = [im if im.ndim == 2 else im[..., 0] for im in images]
     found = []
-    for image, (boxes, scores) in zip(images, detect_boxes(reader.spotter, images, batch_size)):
-        quads = [(q, float(s)) for q, s in zip(box_quads(boxes), scores) if _keep(q)]
+    for image, (detected, scores) in zip(images, detect_quads(reader.detector, images, batch_size)):
+        quads = [(np.asarray(q, np.float64), float(s)) for q, s in zip(detected, scores) if _keep(q)]
         found.append(sorted(quads, key=lambda qs: (round(float(qs[0][:, 1].mean())), float(qs[0][:, 0].min()))))
     crops = [line_crop(image, quad, list(reader.config.crop_margin)) for image, lines in zip(images, found)
              for quad, _ in lines]
@@ -252,3 +267,10 @@ def spot_frames(spotter, images: Sequence[np.ndarray], batch_size: int = 4) -> l
     images = [im if im.ndim == 2 else im[..., 0] for im in images]
     return [[FrameLine(box_quads([s.box])[0], s.text, float(s.score), float(s.score)) for s in spots]
             for spots in spot_pages(spotter, list(images), batch_size)]
+
+
+def detect_frames(detector, images: Sequence[np.ndarray], batch_size: int = 4) -> list[list[FrameLine]]:
+    """An oriented detector alone as FrameLines (text "", confidence = score): its detection scores on frames."""
+    images = [im if im.ndim == 2 else im[..., 0] for im in images]
+    return [[FrameLine(np.asarray(q, np.float64), "", float(s), float(s)) for q, s in zip(quads, scores)]
+            for quads, scores in detect_quads(detector, images, batch_size)]

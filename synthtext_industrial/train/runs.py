@@ -1,6 +1,7 @@
 """Training runs on disk: which model a run folder holds, and loading its trained weights.
 
-A run folder (written by `train`, see loop.py) holds config.json (`"model": "recognizer"` or `"spotter"`),
+A run folder (written by `train`, see loop.py) holds config.json (`"model": "recognizer"`, `"spotter"` or
+`"detector"`),
 training.json, checkpoints/, best.weights.h5, logs/ and metrics.json. `MODELS` lists the kinds; a new
 model adds its name here, its config/builder module, its fit module and a loader below.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-MODELS = ("recognizer", "spotter")
+MODELS = ("recognizer", "spotter", "detector")
 
 
 class RunError(ValueError):
@@ -17,7 +18,7 @@ class RunError(ValueError):
 
 
 def run_kind(run: str | Path, trained: bool = False, readers: bool = False) -> str:
-    """'recognizer' or 'spotter', from the run's config.json; with `trained`, the run must also have weights.
+    """'recognizer', 'spotter' or 'detector', from the run's config.json; with `trained`, the run must also have weights.
     With `readers`, a reader run (reader.json, train/reader.py: a detector and a recognizer run) is 'reader'.
 
     RunError when the folder is not a run written by `train` (no or unreadable config.json, another model),
@@ -70,12 +71,37 @@ def load_weights(model, run: str | Path, which: str = "best") -> None:
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
 
 
+def _restore_page_model(model, run: Path, which: str) -> None:
+    """Load a spotter's or detector's weights: best.weights.h5, or the latest checkpoint with which='last'."""
+    import tensorflow as tf
+
+    if which == "best" and (run / "best.weights.h5").exists():
+        model.load_weights(run / "best.weights.h5")
+        return
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"{run} has no trained weights yet")
+    tf.train.Checkpoint(**model.checkpoint_items()).restore(latest).expect_partial()
+
+
+def load_detector(run: str | Path, which: str = "best", **overrides):
+    """The run's oriented detector (train/detector.py), as load_spotter loads a spotter; `overrides` change config
+    fields that need no other weights (height, width: it is fully convolutional; score_threshold, nms_iou)."""
+    from .detector import Detector, DetectorConfig
+
+    run = Path(run)
+    config = DetectorConfig.load(run / "config.json")
+    if overrides:
+        config = DetectorConfig(**{**config.model_dump(), **overrides})
+    model = Detector(config)
+    _restore_page_model(model, run, which)
+    return model
+
+
 def load_spotter(run: str | Path, which: str = "best", **overrides):
     """The run's spotter: the best epoch's weights, or the latest checkpoint with which='last'. `overrides` change
     config fields that need no other weights (e.g. height and width: the network is convolutional up to the RoI
     crop; score_threshold)."""
-    import tensorflow as tf
-
     from .spotter import Spotter, SpotterConfig
 
     run = Path(run)
@@ -83,11 +109,5 @@ def load_spotter(run: str | Path, which: str = "best", **overrides):
     if overrides:
         config = SpotterConfig(**{**config.model_dump(), **overrides})
     model = Spotter(config)
-    if which == "best" and (run / "best.weights.h5").exists():
-        model.load_weights(run / "best.weights.h5")
-    else:
-        latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
-        if latest is None:
-            raise FileNotFoundError(f"{run} has no trained weights yet")
-        tf.train.Checkpoint(**model.checkpoint_items()).restore(latest).expect_partial()
+    _restore_page_model(model, run, which)
     return model

@@ -31,37 +31,23 @@ _EFFICIENTNET_TAPS = ("block3a_expand_activation", "block4a_expand_activation", 
                       "top_activation")
 
 
-class SpotterConfig(StrictModel):
-    """The spotter's shape and decoding, saved as the run's config.json: a strict model like a recipe section."""
+class PageModelConfig(StrictModel):
+    """What every page-level model (the spotter, the oriented detector in detector.py) has: a backbone, the input
+    size pages are stretched to, and the fused stride-4 map's channels."""
 
     backbone: str = "small"
     height: int = 600
     width: int = 800
     fusion_channels: int = 64
-    roi_height: int = 8  # feature rows sampled per box
-    roi_width: int = 64  # feature columns sampled per box = CTC steps; at least 2x the longest label
-    lstm_units: int = 128
-    charset: str = ""
-    max_boxes: int = 32  # lines per page used for recognition while training
-    score_threshold: float = 0.7
-    nms_iou: float = 0.3
-    shrink: float = 0.25  # score map positives: the box shrunk by this share of its height on every side
-    box_jitter: float = 0.15  # training: each side of a ground-truth box the reader crops moves by up to this
-    #                           share of the box height, so the reader learns detections' imprecision
 
-    def validate(self, max_label_length: int | None = None) -> None:
+    def check_input(self) -> None:
+        """ValueError for a backbone or an input size the shared trunk (fused_features) cannot take."""
         if self.backbone not in SPOTTER_BACKBONES:
             check_backbone(self.backbone)
-            raise ValueError(f"the spotter supports the backbones {', '.join(SPOTTER_BACKBONES)}, "
+            raise ValueError(f"page models support the backbones {', '.join(SPOTTER_BACKBONES)}, "
                              f"not {self.backbone!r}")
-        Charset(self.charset)
         if self.height % STRIDE or self.width % STRIDE:
             raise ValueError(f"input width and height must be multiples of {STRIDE}, got {self.width}x{self.height}")
-        if self.roi_width < 1 or self.roi_height < 1:
-            raise ValueError(f"RoI size must be positive, got {self.roi_width}x{self.roi_height}")
-        if max_label_length is not None and self.roi_width < 2 * max_label_length:
-            raise ValueError(f"lines of up to {max_label_length} characters need a RoI width of at least "
-                             f"{2 * max_label_length} (CTC steps), got {self.roi_width}")
 
     @property
     def padded_height(self) -> int:
@@ -77,6 +63,30 @@ class SpotterConfig(StrictModel):
     def map_shape(self) -> tuple[int, int]:
         """(rows, columns) of the score and geometry maps, the padding included."""
         return self.padded_height // STRIDE, self.padded_width // STRIDE
+
+
+class SpotterConfig(PageModelConfig):
+    """The spotter's shape and decoding, saved as the run's config.json: a strict model like a recipe section."""
+
+    roi_height: int = 8  # feature rows sampled per box
+    roi_width: int = 64  # feature columns sampled per box = CTC steps; at least 2x the longest label
+    lstm_units: int = 128
+    charset: str = ""
+    max_boxes: int = 32  # lines per page used for recognition while training
+    score_threshold: float = 0.7
+    nms_iou: float = 0.3
+    shrink: float = 0.25  # score map positives: the box shrunk by this share of its height on every side
+    box_jitter: float = 0.15  # training: each side of a ground-truth box the reader crops moves by up to this
+    #                           share of the box height, so the reader learns detections' imprecision
+
+    def validate(self, max_label_length: int | None = None) -> None:
+        self.check_input()
+        Charset(self.charset)
+        if self.roi_width < 1 or self.roi_height < 1:
+            raise ValueError(f"RoI size must be positive, got {self.roi_width}x{self.roi_height}")
+        if max_label_length is not None and self.roi_width < 2 * max_label_length:
+            raise ValueError(f"lines of up to {max_label_length} characters need a RoI width of at least "
+                             f"{2 * max_label_length} (CTC steps), got {self.roi_width}")
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps({"model": "spotter", **self.model_dump()}, indent=1, ensure_ascii=False))
@@ -130,9 +140,18 @@ def build_detector(config: SpotterConfig):
     top, left, bottom and right sides, predicted as exp(x) * STRIDE (positive, scale-free start).
     """
     import keras
-    from keras import layers, ops
 
     inputs = keras.Input((config.height, config.width, 1), name="image")
+    fused = fused_features(inputs, config)
+    score, geometry = score_and_distances(fused)
+    return keras.Model(inputs, [fused, score, geometry], name="detector")
+
+
+def fused_features(inputs, config: PageModelConfig):
+    """The shared trunk of the spotter and the oriented detector (train/detector.py): the input padded to multiples
+    of 32, the backbone's pyramid, and the U-Net/EAST merge down to one stride-4 map of `fusion_channels`."""
+    from keras import layers
+
     x = inputs
     if (config.padded_height, config.padded_width) != (config.height, config.width):
         pad = ((0, config.padded_height - config.height), (0, config.padded_width - config.width))
@@ -145,11 +164,20 @@ def build_detector(config: SpotterConfig):
         fused = layers.Concatenate()([fused, tap])
         fused = _conv(fused, c, kernel=1)
         fused = _conv(fused, c)
+    return fused
+
+
+def score_and_distances(fused):
+    """The EAST heads both detectors share: text score [B, h, w, 1] (sigmoid, starting low) and distances
+    [B, h, w, 4] in input pixels to a box's four sides, as exp(x) * STRIDE (positive, scale-free start)."""
+    import keras
+    from keras import layers, ops
+
     score = layers.Conv2D(1, 1, activation="sigmoid", name="score",
                           bias_initializer=keras.initializers.Constant(-2.0))(fused)
     raw = layers.Conv2D(4, 1, name="geometry_raw")(fused)
     geometry = layers.Lambda(lambda t: ops.exp(ops.clip(t, -4.0, 7.0)) * STRIDE, name="geometry")(raw)
-    return keras.Model(inputs, [fused, score, geometry], name="detector")
+    return score, geometry
 
 
 def build_reader(config: SpotterConfig):

@@ -150,6 +150,69 @@ def decode_boxes(score: np.ndarray, geometry: np.ndarray, threshold: float, nms_
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
 
 
+def rbox_quads(centres: np.ndarray, distances: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Rotated boxes (RBOX) as quads [N, 4, 2]: from points [N, 2], their distances [N, 4] to the box's top, left,
+    bottom and right sides in the box's own frame, and the reading direction [N, 2] (cos, sin of the angle of the
+    text's baseline, left to right as read). Corners run clockwise from the text's top-left as read: for text upside
+    down the first is the image's bottom-right."""
+    u = np.asarray(directions, np.float64).reshape(-1, 2)
+    u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
+    v = np.stack([-u[:, 1], u[:, 0]], axis=1)  # the text's "down", 90 degrees clockwise on screen from u
+    c = np.asarray(centres, np.float64).reshape(-1, 2)
+    t, left, b, r = (np.asarray(distances, np.float64).reshape(-1, 4)[:, k:k + 1] for k in range(4))
+    return np.stack([c - left * u - t * v, c + r * u - t * v, c + r * u + b * v, c - left * u + b * v], axis=1)
+
+
+def convex_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two convex quads [4, 2] (OpenCV's convex polygon intersection); 0 if degenerate."""
+    hull_a = cv2.convexHull(np.asarray(a, np.float32).reshape(-1, 1, 2))
+    hull_b = cv2.convexHull(np.asarray(b, np.float32).reshape(-1, 1, 2))
+    area_a, area_b = float(cv2.contourArea(hull_a)), float(cv2.contourArea(hull_b))
+    if area_a <= 0 or area_b <= 0:
+        return 0.0
+    inter = max(0.0, float(cv2.intersectConvexConvex(hull_a, hull_b, handleNested=True)[0]))
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
+def decode_quads(score: np.ndarray, geometry: np.ndarray, direction: np.ndarray, threshold: float,
+                 nms_iou: float, stride: int = 4, max_candidates: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(quads [K, 4, 2] in input pixels, clockwise from the text's top-left as read, scores [K]) of one image's
+    oriented-detector maps: score [h, w(, 1)], geometry [h, w, 4] (distances to the rotated box's top, left,
+    bottom, right) and direction [h, w, 2] (cos, sin of the reading direction: any angle).
+
+    Every cell above `threshold` restores its rotated box (rbox_quads); non-maximum suppression on polygon IoU
+    keeps the best-scoring box of each overlapping group and replaces it by the score-weighted mean of the corners
+    of the group's boxes that read the same way (within 90 degrees: EAST's locality-aware merge; per-cell boxes
+    are noisy, their mean is not)."""
+    score = np.asarray(score).reshape(score.shape[0], score.shape[1])
+    r, c = np.nonzero(score > threshold)
+    if r.size == 0:
+        return np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32)
+    s = score[r, c]
+    order = np.argsort(-s, kind="stable")[:max_candidates]
+    r, c, s = r[order], c[order], s[order]
+    centres = np.stack([(c + 0.5) * stride, (r + 0.5) * stride], axis=1)
+    directions = np.asarray(direction, np.float64)[r, c]
+    candidates = rbox_quads(centres, np.asarray(geometry)[r, c], directions)
+    bounds = np.concatenate([candidates.min(axis=1), candidates.max(axis=1)], axis=1)
+    alive = np.ones(len(s), bool)
+    quads, scores = [], []
+    for k in range(len(s)):
+        if not alive[k]:
+            continue
+        near = np.nonzero(alive & (box_iou(bounds[k:k + 1], bounds)[0] > 0))[0]
+        group = np.zeros(len(s), bool)
+        group[near[[convex_iou(candidates[k], candidates[j]) > nms_iou for j in near]]] = True
+        group[k] = True
+        same_way = group & (directions @ directions[k] > 0)
+        weights = s[same_way][:, None, None]
+        quads.append((candidates[same_way] * weights).sum(axis=0) / weights.sum())
+        scores.append(float(s[same_way].mean()))
+        alive &= ~group
+    return np.asarray(quads, np.float32).reshape(-1, 4, 2), np.asarray(scores, np.float32)
+
+
 def roi_boxes(boxes: np.ndarray, map_shape: tuple[int, int], stride: int = 4) -> np.ndarray:
     """Boxes (x0, y0, x1, y1) in input pixels -> normalised (y0, x0, y1, x1) on the feature map (cell k's
     centre is input pixel (k + 0.5) * stride), the convention of tf.image.crop_and_resize."""

@@ -1,0 +1,119 @@
+"""Train a frame reader on CPU within a time budget: the oriented detector and the line recognizer, then score the
+reader on synthetic test pages as frames, next to a spotter's figures on the same frames.
+
+Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_reader_small.py [--pages 1500] [--detector-minutes 20]
+      [--recognizer-minutes 15] [--width 400 --height 300] [--spotter RUN] [--work /tmp/reader-bench]
+Steps: generate `--pages` pages of the recipe (pages and line crops, seed 0) for training, 60 pages (seed 1) for
+validation, `--test-pages` (seed 2) written as frames with labels.jsonl; train the detector (`train detector`) and
+the recognizer (`train recognizer`, on the training pages' crops) each within its budget; make a reader of the two
+and evaluate it on the test frames (`evaluate READER --frames`): detection P/R/F1 at polygon IoU 0.5, end-to-end
+F1 with exact strings. With `--spotter RUN` (a spotter trained on the same recipe, e.g. by
+train_spotter_small.py), the spotter alone and a reader on the spotter's detection head are scored on the same
+frames, for the comparison table of docs/reader.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from synthtext_industrial import load_recipe  # noqa: E402
+from synthtext_industrial.generate import generate  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="default")
+    parser.add_argument("--pages", type=int, default=1500, help="training pages (about 2 lines each)")
+    parser.add_argument("--test-pages", type=int, default=200)
+    parser.add_argument("--detector-minutes", type=float, default=20.0)
+    parser.add_argument("--recognizer-minutes", type=float, default=15.0)
+    parser.add_argument("--batch-size", type=int, default=8, help="detector batch (pages)")
+    parser.add_argument("--width", type=int, default=400, help="detector input width")
+    parser.add_argument("--height", type=int, default=300, help="detector input height")
+    parser.add_argument("--spotter", default=None, help="a trained spotter run to score on the same frames")
+    parser.add_argument("--work", default="/tmp/reader-bench", help="scratch folder for datasets and runs")
+    args = parser.parse_args()
+
+    from synthtext_industrial.train.detector import DetectorConfig
+    from synthtext_industrial.train.fit_detector import train_detector
+    from synthtext_industrial.train.fit_recognizer import train_recognizer
+    from synthtext_industrial.train.frames import evaluate_frames, load_frames, write_frame_labels
+    from synthtext_industrial.train.loop import TrainSettings
+    from synthtext_industrial.train.reader import create_reader, load_reader, read_frames, spot_frames
+    from synthtext_industrial.train.recognizer import RecognizerConfig
+    from synthtext_industrial.train.runs import load_spotter
+
+    work = Path(args.work)
+    if work.exists() and not (work / "train" / "manifest.json").exists() and any(work.iterdir()):
+        raise SystemExit(f"{work} exists and does not look like this benchmark's scratch folder; choose --work")
+    for run in ("detector", "recognizer"):
+        if (work / run).exists():
+            raise SystemExit(f"{work / run} exists: remove it (or choose another --work) to train again")
+    recipe = load_recipe(args.recipe)
+    t0 = time.perf_counter()
+    for name, pages, seed in (("val", 60, 1), ("test", args.test_pages, 2), ("train", args.pages, 0)):
+        summary = generate(recipe, work / name, pages, seed=seed, shard_size=250, with_crops=name != "test")
+        print(f"{name}: {summary.images} pages (seed {seed})")
+    frames = work / "frames-test"
+    if not (frames / "labels.jsonl").exists():
+        write_frame_labels(work / "test", frames, "jsonl")
+    print(f"generation: {time.perf_counter() - t0:.0f} s", flush=True)
+
+    t0 = time.perf_counter()
+    settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=100, patience=1000,
+                             val_lines=60, max_seconds=args.detector_minutes * 60 - 30, schedule="cosine")
+    detector = train_detector([work / "train"], work / "detector", DetectorConfig(height=args.height,
+                                                                                 width=args.width),
+                              settings, val=work / "val")
+    detector_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    settings = TrainSettings(epochs=1000, batch_size=32, steps_per_epoch=200, patience=1000,
+                             max_seconds=args.recognizer_minutes * 60 - 60, schedule="cosine")
+    recognizer = train_recognizer([work / "train"], work / "recognizer", RecognizerConfig(), settings,
+                                  val=work / "val")
+    recognizer_seconds = time.perf_counter() - t0
+
+    truths = load_frames(frames)
+    rows = []
+    create_reader(work / "detector", work / "recognizer", work / "reader")
+    reader = load_reader(work / "reader")
+    rows.append(("reader: oriented detector + recognizer",
+                 _score(evaluate_frames, lambda batch: read_frames(reader, batch), truths, work / "eval-reader")))
+    if args.spotter:
+        create_reader(args.spotter, work / "recognizer", work / "reader-spotter")
+        spotter_reader = load_reader(work / "reader-spotter")
+        rows.append(("reader: spotter's detection head + recognizer",
+                     _score(evaluate_frames, lambda batch: read_frames(spotter_reader, batch), truths,
+                            work / "eval-reader-spotter")))
+        spotter = load_spotter(args.spotter)
+        rows.append(("spotter alone (its own reading)",
+                     _score(evaluate_frames, lambda batch: spot_frames(spotter, batch), truths,
+                            work / "eval-spotter")))
+
+    print()
+    print(f"recipe {recipe.source}; detector input {args.width}x{args.height}; {os.cpu_count()} CPU cores; load "
+          f"average {os.getloadavg()[0]:.1f}")
+    best = detector["best"]
+    print(f"detector: {detector_seconds / 60:.1f} min, {detector['history'][-1]['step']} steps; best epoch "
+          f"{best['epoch'] + 1} (val detection F1 {best['f1']:.4f})")
+    print(f"recognizer: {recognizer_seconds / 60:.1f} min; best val string accuracy "
+          f"{recognizer['best']['string_accuracy']:.4f}")
+    print(f"test frames (seed 2): {len(truths)}")
+    print(f"{'':48} {'det P':>7} {'det R':>7} {'det F1':>7} {'e2e F1':>7} {'str acc':>7} {'frames/s':>8}")
+    for name, (score, rate) in rows:
+        print(f"{name:48} {score.precision:7.4f} {score.recall:7.4f} {score.f1:7.4f} {score.e2e_f1:7.4f} "
+              f"{score.string_accuracy:7.4f} {rate:8.1f}")
+
+
+def _score(evaluate_frames, read, truths, out):
+    t0 = time.perf_counter()
+    score = evaluate_frames(read, truths, out)
+    return score, len(truths) / (time.perf_counter() - t0)
+
+
+if __name__ == "__main__":
+    main()
