@@ -61,6 +61,9 @@ def parse_args() -> argparse.Namespace:
                         help="the recognizer's input normalisation (RecognizerConfig.normalize)")
     parser.add_argument("--resize", default="stretch", choices=["stretch", "pad"],
                         help="lines stretched to the input or scaled and padded (RecognizerConfig.resize)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from this trained recognizer run (its config is kept): e.g. an earlier run on "
+                             "the same recipe, to pass the CTC plateau in a short budget. Synthetic-only either way")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1.5e-3)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder [default: /tmp/sim2real-<set>]")
@@ -119,7 +122,7 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
     metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone,
                                                                                normalize=args.normalize,
                                                                                resize=args.resize), settings,
-                               val=work / "val")
+                               val=work / "val", init=args.init)
     done = {"train_minutes": (time.perf_counter() - t0) / 60,
             "lines_seen": metrics["history"][-1]["step"] * args.batch_size,
             "best_epoch": metrics["best"]["epoch"] + 1}
@@ -274,7 +277,7 @@ def main() -> None:
     print_table(results, recipe.source, args, set_name, len(synthetic), len(real), rule, work)
     (work / "report.json").write_text(json.dumps({
         "recipe": str(recipe.source), "real": str(args.real), "scoring": rule.__dict__, "pages": args.pages,
-        "minutes": args.minutes, "backbone": args.backbone,
+        "minutes": args.minutes, "backbone": args.backbone, "init": str(args.init) if args.init else None,
         **({"adapt": {"rounds": args.adapt_rounds, "steps": args.adapt_steps, "threshold": args.adapt_threshold,
                       "pseudo_weight": args.pseudo_weight, "learning_rate": args.adapt_learning_rate}}
            if args.adapt else {}),
