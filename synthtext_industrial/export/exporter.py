@@ -610,7 +610,7 @@ def export_reader(reader: str | Path, out: str | Path, formats: Sequence[str] = 
     and the Jetson kit, whose infer.py then reads whole frames. grammar: "reader" (default) the recognizer's
     recipes' grammar when reader.json's `grammar` is on (as load_reader decodes), a Grammar, or None."""
     from ..train.portable import MIN_SIDE
-    from ..train.reader import READER_FILE, ReaderConfig
+    from ..train.reader import READER_FILE, ReaderConfig, reader_grammar
 
     reader, out = Path(reader), Path(out)
     formats = parse_formats(formats)
@@ -627,19 +627,10 @@ def export_reader(reader: str | Path, out: str | Path, formats: Sequence[str] = 
                            f"oriented detector run (`train detector`) and a recognizer run"
                            + (" (export the spotter run itself)" if found == "spotter" else ""))
     if grammar == "reader":
-        grammar = None
-        if config.grammar:
-            from ..train.grammar import GrammarTooLarge, run_grammar
-
-            try:
-                grammar = run_grammar(recognizer)
-            except (GrammarTooLarge, ValueError):
-                grammar = None
+        grammar = reader_grammar(config, recognizer)
     _empty_folder(out, overwrite)
-    overrides = {k: v for k, v in (("height", config.height), ("width", config.width),
-                                   ("score_threshold", config.score_threshold)) if v is not None}
     parts = {"detector": export_model(detector, out, KINDS["detector"], formats, which, opset, log,
-                                      overrides=overrides, in_reader=True),
+                                      overrides=config.detector_overrides(), in_reader=True),
              "recognizer": export_model(recognizer, out, KINDS["recognizer"], formats, which, opset, log, grammar,
                                         in_reader=True)}
     digest = hashlib.sha256((parts["detector"]["weights_sha256"] + parts["recognizer"]["weights_sha256"]).encode())

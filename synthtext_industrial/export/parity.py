@@ -401,16 +401,23 @@ def reader_frames(reader: str | Path, data=None, images=None, count: int = 200) 
     return _dataset_frames(None, data, count)
 
 
+def training_dataset(run, hint: str) -> str:
+    """The run's validation dataset, else its first training dataset still on disk (FileNotFoundError naming the
+    option to give, `hint`, when all are gone)."""
+    training = json.loads((Path(run) / "training.json").read_text())
+    candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
+    found = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"the datasets {run} was trained on are gone; give {hint}")
+    return found
+
+
 def _dataset_frames(run, data, count: int) -> tuple[list[np.ndarray], str]:
     """Whole pages of `data`, or of the run's validation (else training) datasets, as frames."""
     from ..train.evaluate_spotter import dataset_pages
 
     if data is None:
-        training = json.loads((Path(run) / "training.json").read_text())
-        candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
-        data = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
-        if data is None:
-            raise FileNotFoundError(f"the datasets {run} was trained on are gone; give --data")
+        data = training_dataset(run, "--data")
     chosen = [image[..., 0] if image.ndim == 3 else image for _, image, _, _ in dataset_pages(data, limit=count)]
     if not chosen:
         raise ValueError(f"{data} has no pages to compare on")
@@ -500,11 +507,7 @@ def eval_items(run: str | Path, data: str | Path | None = None, images: str | Pa
         if images is not None:
             raise ValueError("a spotter's parity runs on pages: give --data DATASET, not --images")
         if data is None:
-            training = json.loads((Path(run) / "training.json").read_text())
-            candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
-            data = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
-            if data is None:
-                raise FileNotFoundError(f"the datasets {run} was trained on are gone; give --data")
+            data = training_dataset(run, "--data")
         chosen = list(dataset_pages(data, limit=count))
         if not chosen:
             raise ValueError(f"{data} has no pages to compare on")
@@ -514,11 +517,7 @@ def eval_items(run: str | Path, data: str | Path | None = None, images: str | Pa
         items, source = labelled_images(labels), str(images)
     else:
         if data is None:
-            training = json.loads((Path(run) / "training.json").read_text())
-            candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
-            data = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
-            if data is None:
-                raise FileNotFoundError(f"the datasets {run} was trained on are gone; give --data or --images")
+            data = training_dataset(run, "--data or --images")
         items, source = dataset_lines(data), str(data)
     chosen = list(itertools.islice(items, count))
     if not chosen:

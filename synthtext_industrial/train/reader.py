@@ -61,6 +61,11 @@ class ReaderConfig(StrictModel):
         except ValueError as exc:
             raise RunError(f"{path}: {exc}") from None
 
+    def detector_overrides(self) -> dict:
+        """The detector config fields this reader sets (input size, threshold): load_detector's overrides."""
+        return {k: v for k, v in (("height", self.height), ("width", self.width),
+                                  ("score_threshold", self.score_threshold)) if v is not None}
+
     def run_path(self, folder: Path, which: str) -> Path:
         path = Path(getattr(self, which))
         return path if path.is_absolute() else Path(folder) / path
@@ -165,7 +170,6 @@ class Reader:
 
 def load_reader(path: str | Path, which: str = "best") -> Reader:
     """A reader run, ready to read frames: both runs' weights loaded (RunError when one is missing)."""
-    from .grammar import GrammarTooLarge, run_grammar
     from .runs import load_detector, load_recognizer, load_spotter
 
     path = Path(path)
@@ -181,17 +185,23 @@ def load_reader(path: str | Path, which: str = "best") -> Reader:
             raise RunError(f"{path / READER_FILE}: its {role}: {exc}") from None
         if kinds[role] not in wanted:
             raise RunError(f"{path / READER_FILE}: {run} is a {kinds[role]} run, not a {' or '.join(wanted)} run")
-    overrides = {k: v for k, v in (("height", config.height), ("width", config.width),
-                                   ("score_threshold", config.score_threshold)) if v is not None}
-    found = (load_detector if kinds["detector"] == "detector" else load_spotter)(detector, which, **overrides)
+    found = (load_detector if kinds["detector"] == "detector" else load_spotter)(detector, which,
+                                                                              **config.detector_overrides())
     model, recognizer_config = load_recognizer(recognizer, which)
-    grammar = None
-    if config.grammar:
-        try:
-            grammar = run_grammar(recognizer)
-        except (GrammarTooLarge, ValueError):
-            grammar = None
-    return Reader(path, config, found, model, recognizer_config, grammar)
+    return Reader(path, config, found, model, recognizer_config, reader_grammar(config, recognizer))
+
+
+def reader_grammar(config: ReaderConfig, recognizer: str | Path):
+    """The Grammar a reader decodes with: its recognizer's recipes' (train/grammar.py: run_grammar) when reader.json's
+    `grammar` is on and they are found and small enough, else None (greedy decoding)."""
+    from .grammar import GrammarTooLarge, run_grammar
+
+    if not config.grammar:
+        return None
+    try:
+        return run_grammar(recognizer)
+    except (GrammarTooLarge, ValueError):
+        return None
 
 
 def detect_boxes(spotter, images: Sequence[np.ndarray], batch_size: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
