@@ -466,6 +466,9 @@ def _training_options(unit: str, batch_size: int):
         click.option("--seed", default=0, type=click.IntRange(0)),
         click.option("--out", "run", required=True, type=OUT_FOLDER, help="run directory"),
         click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint"),
+        click.option("--mixed-precision", is_flag=True,
+                     help="float16 compute with float32 weights, outputs and losses (Keras mixed_float16, dynamic "
+                          "loss scaling): faster on GPUs with tensor cores, slower on CPUs"),
     ]
 
     def decorate(command):
@@ -511,7 +514,7 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
                    "and pad the rest (glyphs keep their shape however wide the crop; exports carry it)")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
                      learning_rate, schedule, patience, augment, normalize, resize, max_minutes, seed, run,
-                     resume) -> None:
+                     resume, mixed_precision) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
     from .train.fit_recognizer import train_recognizer as fit
@@ -522,7 +525,8 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
                                                                           resize=resize),
                    max_minutes,
                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
-                   steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment)
+                   steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment,
+                   mixed_precision=mixed_precision)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: string accuracy {best['string_accuracy']:.4f}, "
                f"char accuracy {best.get('char_accuracy', 0):.4f}; run in {run}")
@@ -539,7 +543,8 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
               help="CTC steps per box; 0: 3 per character of the longest line")
 @click.option("--val-pages", default=64, type=click.IntRange(1), help="validation pages per epoch")
 def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs, batch_size, steps_per_epoch,
-                  val_pages, learning_rate, schedule, patience, max_minutes, seed, run, resume) -> None:
+                  val_pages, learning_rate, schedule, patience, max_minutes, seed, run, resume,
+                  mixed_precision) -> None:
     """Train the end-to-end text spotter (FOTS-style: shared backbone, detection and recognition heads)."""
     _need_tensorflow()
     from .train.fit_spotter import train_spotter as fit
@@ -548,7 +553,7 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
     config = SpotterConfig(backbone=backbone, height=height, width=width, roi_width=roi_width)
     metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, schedule=schedule, steps_per_epoch=steps_per_epoch,
-                   val_lines=val_pages, patience=patience, seed=seed)
+                   val_lines=val_pages, patience=patience, seed=seed, mixed_precision=mixed_precision)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: end-to-end F1 {best['e2e_f1']:.4f}, detection F1 "
                f"{best.get('f1', 0):.4f}, string accuracy {best.get('string_accuracy', 0):.4f}; run in {run}")
@@ -573,7 +578,7 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
               help="validation pages per epoch")
 def train_detector(data, weights, val, backbone, height, width, fusion_channels, score_threshold, nms_iou, epochs,
                    batch_size, steps_per_epoch, val_pages, learning_rate, schedule, patience, max_minutes, seed, run,
-                   resume) -> None:
+                   resume, mixed_precision) -> None:
     """Train the oriented text-line detector (EAST/FOTS RBOX: rotated boxes in reading order) for a reader."""
     _need_tensorflow()
     from .train.detector import DetectorConfig
@@ -583,7 +588,7 @@ def train_detector(data, weights, val, backbone, height, width, fusion_channels,
                             score_threshold=score_threshold, nms_iou=nms_iou)
     metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, schedule=schedule, steps_per_epoch=steps_per_epoch,
-                   val_lines=val_pages, patience=patience, seed=seed)
+                   val_lines=val_pages, patience=patience, seed=seed, mixed_precision=mixed_precision)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: detection P {best.get('precision', 0):.4f} R "
                f"{best.get('recall', 0):.4f} F1 {best.get('f1', 0):.4f}; run in {run}")
@@ -1036,14 +1041,16 @@ def adapt(run, images, out, rounds, steps, threshold, data, weights, pseudo_weig
 
 @main.command("export")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--output", "out", required=True, type=OUT_FOLDER, help="export folder")
+@click.option("-o", "--output", "--out", "out", required=True, type=OUT_FOLDER, help="export folder")
 @click.option("--formats", default="savedmodel,onnx,tflite-fp32,tflite-fp16",
               help="comma-separated: savedmodel, onnx, tflite-fp32, tflite-fp16")
 @click.option("--data", default=None, type=DATASET,
-              help="dataset for the parity check  [default: the run's --val, else its training data]")
+              help="dataset for the parity check (a reader's: its pages as frames)  [default: the run's --val, else "
+                   "its training data]")
 @click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
-              help="a folder of real line images with labels.tsv for the parity check, instead of --data")
-@click.option("--count", default=200, type=click.IntRange(1), help="parity images")
+              help="a folder of real line images with labels.tsv for the parity check, instead of --data (a "
+                   "reader's: a folder of frames)")
+@click.option("--count", default=200, type=click.IntRange(1), help="parity images (a reader's: frames)")
 @click.option("--repeats", default=200, type=click.IntRange(1), help="timed runs per artefact (median reported)")
 @click.option("--weights", "which", default="best", type=click.Choice(["best", "last"]),
               help="the best validation epoch's weights, or the latest checkpoint")
@@ -1055,10 +1062,13 @@ def adapt(run, images, out, rounds, steps, threshold, data, weights, pseudo_weig
 @NO_GRAMMAR
 def export_command(run, out, formats, data, images, count, repeats, which, opset, no_parity, overwrite,
                    grammar_recipe, no_grammar) -> None:
-    """Export a trained RUN (SavedModel, ONNX, TFLite) with metadata, a parity report and a Jetson kit."""
+    """Export a trained RUN (SavedModel, ONNX, TFLite) with metadata, a parity report and a Jetson kit.
+
+    RUN may be a reader (reader.json): its detector and recognizer go into one folder, and the kit's infer.py
+    reads whole frames; its parity compares the Keras reader with the kit on frames."""
     _need_tensorflow()
     from .export.exporter import export_run, parse_formats
-    from .export.parity import eval_items, format_table, parity_report
+    from .export.parity import eval_items, format_table, parity_report, reader_frames
     from .train.runs import RunError, run_kind
 
     try:
@@ -1067,27 +1077,37 @@ def export_command(run, out, formats, data, images, count, repeats, which, opset
         raise click.BadParameter(str(exc), param_hint="--formats") from None
     if data and images:
         raise click.UsageError("give --data or --images, not both")
-    if images and not no_parity:
-        _labels_file(str(Path(images) / "labels.tsv"), "--images")
     try:
-        kind = run_kind(run, trained=True)
-        if kind == "detector":
-            raise RunError(f"{run} is an oriented detector run; its export is not written yet (export a recognizer "
-                           f"or spotter run)")
+        kind = run_kind(run, trained=True, readers=True)
     except RunError as exc:
         raise click.BadParameter(str(exc), param_hint="RUN") from None
-    if kind == "spotter" and grammar_recipe:
+    if images and not no_parity and kind != "reader":
+        _labels_file(str(Path(images) / "labels.tsv"), "--images")
+    if kind in ("spotter", "detector", "reader") and grammar_recipe:
         raise click.UsageError("--grammar needs a recognizer run")
-    grammar = None if kind == "spotter" else _grammar(run, grammar_recipe, no_grammar)
+    if kind == "recognizer":
+        grammar = _grammar(run, grammar_recipe, no_grammar)
+    else:
+        grammar = None if no_grammar or kind != "reader" else "run"
+    if kind == "detector" and not no_parity:
+        click.echo("parity: a detector export has no report of its own; export a reader (reader.json) for the "
+                   "frame-level parity of the detector and the recognizer")
+        no_parity = True
     try:
         if not no_parity:  # find the parity images before the slow conversions
-            lines, truths, source = eval_items(run, data, images, count)
+            if kind == "reader":
+                lines, source = reader_frames(run, data, images, count)
+                truths = []
+            else:
+                lines, truths, source = eval_items(run, data, images, count)
         export_run(run, out, formats, overwrite=overwrite, which=which, opset=opset, log=click.echo,
                    grammar=grammar)
         if not no_parity:
             if len(lines) < count:
                 click.echo(f"warning: only {len(lines)} parity images in {source} (asked for {count})")
             report = parity_report(run, out, lines, truths, source, repeats=repeats, log=lambda _: None)
+    except RunError as exc:
+        raise click.BadParameter(str(exc), param_hint="RUN") from None
     except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"export: {out} (metadata.json, jetson/)")

@@ -186,7 +186,5 @@ def test_a_run_of_another_kind_as_detector_is_refused_in_one_line(runs, tmp_path
     result = cli.invoke(main, ["reader", "create", "--detector", str(runs / "train"), "--recognizer",
                                str(runs / "recognizer"), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "not a training run" in result.output and "Traceback" not in result.output
-    result = cli.invoke(main, ["export", str(runs / "detector"), "--output", str(tmp_path / "x"), "--no-parity"])
-    assert result.exit_code == 2 and "detector" in result.output and "Traceback" not in result.output
     result = cli.invoke(main, ["train", "detector", "--help"])
     assert result.exit_code == 0 and "default: 0.7" in result.output and "default: small" in result.output

@@ -13,8 +13,15 @@ logits): spotter_detector.onnx + spotter_reader.onnx, spotter_{detector,reader}_
 SavedModel with signatures serving_default (detector) and read (reader); NMS, the RoI crop and CTC decoding
 run in numpy (jetson_kit/infer.py). See docs/export.md, "Spotter exports".
 
+An oriented detector run is one graph (page -> score, geometry, direction): detector.onnx,
+detector_{fp32,fp16}.tflite, savedmodel/; its quads are decoded in numpy (portable.decode_quads). A reader
+(reader.json: a detector run and a recognizer run, train/reader.py) is exported by export_reader into one folder:
+both models' artefacts (detector_savedmodel/ and recognizer_savedmodel/ for SavedModels) and one metadata.json
+with a section per model and a `reader` section (crop margins, reading order), read by jetson/infer.py's frame
+mode. See docs/export.md, "Reader exports".
+
 What is model-specific (loading, serving function, metadata, decoding for parity) lives in a ModelKind keyed
-by config.json's "model" field, so the spotter plugs in as a second kind.
+by config.json's "model" field, so the spotter and the detector plug in as further kinds.
 """
 from __future__ import annotations
 
@@ -40,14 +47,14 @@ KIT = Path(__file__).resolve().parent / "jetson_kit"
 class ModelKind:
     """What export and parity need to know about one kind of model."""
     name: str
-    load: Callable[[Path, str], tuple]  # (run, "best" or "last") -> (keras model, config)
+    load: Callable[..., tuple]  # (run, "best" or "last", **config overrides) -> (keras model, config)
     describe: Callable[[object], dict]  # config -> metadata sections: input, preprocess, output, decode
     serving: Callable[[object, object], tuple[Callable, list]]  # (model, config) -> (tf function body, signature)
     texts: Callable[[np.ndarray, dict], list[str]]  # (outputs of a batch, metadata) -> comparable strings
     exporters: Callable | None = None  # (model, config, opset) -> {format: fn(target) -> details}; None: generic
 
 
-def _recognizer_load(run: Path, which: str = "best"):
+def _recognizer_load(run: Path, which: str = "best", **_overrides):
     from ..train.runs import load_recognizer
 
     return load_recognizer(run, which)
@@ -127,10 +134,10 @@ def _recognizer_texts(logits: np.ndarray, meta: dict) -> list[str]:
 SPOTTER_DETECTOR_OUTPUTS = ["features", "score", "geometry"]
 
 
-def _spotter_load(run: Path, which: str = "best"):
+def _spotter_load(run: Path, which: str = "best", **overrides):
     from ..train.runs import load_spotter
 
-    model = load_spotter(run, which)
+    model = load_spotter(run, which, **overrides)
     return model, model.config
 
 
@@ -167,8 +174,8 @@ def _spotter_describe(config) -> dict:
     }
 
 
-def _spotter_serving(model, config):
-    raise NotImplementedError("spotter SavedModels are written by _spotter_exporters")
+def _serving_in_exporters(model, config):
+    raise NotImplementedError("this kind writes its SavedModel with its own exporters")
 
 
 def _spotter_texts(outputs, meta: dict) -> list[str]:
@@ -241,28 +248,10 @@ def _spotter_exporters(model, config, opset: int) -> dict:
 
     def tflite(fp16: bool):
         def write(target: Path) -> dict:
-            from ai_edge_litert.interpreter import Interpreter
-
-            options = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                       "target_spec": {"supported_types": [tf.float16]}} if fp16 else {}
-            model.detector.export(str(target), format="litert", verbose=False, **options,
-                                  input_signature=[tf.TensorSpec([1, h, w, 1], tf.float32, name="image")])
-            model.reader.export(str(reader_path(target)), format="litert", verbose=False, **options,
-                                input_signature=[tf.TensorSpec([1, *roi_shape], tf.float32, name="roi")])
-            # which LiteRT output is which: match them to the Keras outputs on a random page
-            x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 1)).astype(np.float32)
-            expected = [t.numpy() for t in model.detector(x, training=False)]
-            interpreter = Interpreter(model_path=str(target))
-            interpreter.allocate_tensors()
-            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-            interpreter.invoke()
-            got = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
-            order = []
-            for e in expected:
-                gaps = [np.abs(g - e).max() if g.shape == e.shape and k not in order else np.inf
-                        for k, g in enumerate(got)]
-                order.append(int(np.argmin(gaps)))
-            return {"batch": 1, "reader": reader_path(target).name, "output_order": order,
+            _litert(model.detector, target, tf.TensorSpec([1, h, w, 1], tf.float32, name="image"), fp16)
+            _litert(model.reader, reader_path(target), tf.TensorSpec([1, *roi_shape], tf.float32, name="roi"), fp16)
+            return {"batch": 1, "reader": reader_path(target).name,
+                    "output_order": _litert_output_order(target, model.detector, (1, h, w, 1)),
                     "outputs": SPOTTER_DETECTOR_OUTPUTS,
                     "weights": "float16 (computed in float32 on CPU)" if fp16 else "float32",
                     "runtime": "ai-edge-litert"}
@@ -271,11 +260,125 @@ def _spotter_exporters(model, config, opset: int) -> dict:
     return {"savedmodel": savedmodel, "onnx": onnx_files, "tflite-fp32": tflite(False), "tflite-fp16": tflite(True)}
 
 
+def _litert(model, target: Path, spec, fp16: bool) -> None:
+    """A Keras model to a LiteRT file with a static input (`spec`); float16 weights with `fp16`."""
+    import tensorflow as tf
+
+    options = {"optimizations": [tf.lite.Optimize.DEFAULT],
+               "target_spec": {"supported_types": [tf.float16]}} if fp16 else {}
+    model.export(str(target), format="litert", verbose=False, input_signature=[spec], **options)
+
+
+def _litert_output_order(target: Path, model, shape: tuple) -> list[int]:
+    """Which LiteRT output is which of the Keras model's outputs: matched on a random input of `shape`."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    expected = [np.asarray(t) for t in model(x, training=False)]
+    interpreter = Interpreter(model_path=str(target))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    order = []
+    for e in expected:
+        gaps = [np.abs(g - e).max() if g.shape == e.shape and k not in order else np.inf for k, g in enumerate(got)]
+        order.append(int(np.argmin(gaps)))
+    return order
+
+
+# ----------------------------------------------------------------------------- oriented detector
+# One graph: page -> score, geometry, direction maps at stride 4; the quads are decoded in numpy
+# (portable.decode_quads, which jetson/infer.py carries), so no artefact holds NMS.
+
+DETECTOR_OUTPUTS = ["score", "geometry", "direction"]
+
+
+def _detector_load(run: Path, which: str = "best", **overrides):
+    from ..train.runs import load_detector
+
+    detector = load_detector(run, which, **overrides)
+    return detector.model, detector.config
+
+
+def _detector_describe(config) -> dict:
+    from ..train.spotter import STRIDE
+
+    rows, cols = config.map_shape
+    described = _image_input(config, "synthtext_industrial.train.portable.preprocess")
+    described["preprocess"]["padding"] = (f"none outside the model: it zero-pads the input at the bottom/right to "
+                                          f"{config.padded_height}x{config.padded_width} (multiples of 32) itself")
+    return {
+        **described,
+        "output": {"score": [None, rows, cols, 1], "geometry": [None, rows, cols, 4],
+                   "direction": [None, rows, cols, 2], "names": DETECTOR_OUTPUTS},
+        "detect": {"stride": STRIDE, "map_shape": [rows, cols], "score_threshold": config.score_threshold,
+                   "nms_iou": config.nms_iou, "outputs": DETECTOR_OUTPUTS,
+                   "geometry": "distances in input pixels from cell centre ((col + 0.5) * stride, (row + 0.5) * "
+                               "stride) to the rotated box's top, left, bottom and right sides, in the box's frame",
+                   "direction": "(cos, sin) of the text's reading direction, a unit vector",
+                   "decode": "cells with score > score_threshold restore their rotated box; NMS on polygon IoU > "
+                             "nms_iou keeps the best box of each group as the score-weighted mean of the group's "
+                             "boxes that read the same way; quads clockwise from the text's top-left as read",
+                   "frame_quads": "multiply x by frame width / input width and y by frame height / input height",
+                   "reference": "synthtext_industrial.train.portable.decode_quads; jetson/infer.py: decode_quads "
+                                "(the same code)"},
+    }
+
+
+def _no_texts(outputs, meta: dict) -> list[str]:
+    raise NotImplementedError("a detector reads no text: its parity is the reader's frame parity")
+
+
+def _page_model_exporters(model, config, opset: int) -> dict:
+    """Writers of a one-graph, several-output page model (the oriented detector): SavedModel, ONNX, LiteRT."""
+    import tensorflow as tf
+
+    h, w = config.height, config.width
+
+    def savedmodel(target: Path) -> dict:
+        import keras
+
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+
+        def detect(image):
+            return dict(zip(DETECTOR_OUTPUTS, model(tf.cast(image, tf.float32), training=False)))
+
+        archive.add_endpoint("serving_default", detect,
+                             input_signature=[tf.TensorSpec([None, h, w, 1], tf.uint8, name="image")])
+        archive.write_out(str(target), verbose=False)
+        return {"signature": "serving_default", "input": "image: uint8 [batch, H, W, 1] (resized as in preprocess)",
+                "outputs": DETECTOR_OUTPUTS, "batch": "dynamic"}
+
+    def onnx_file(target: Path) -> dict:
+        import tf2onnx
+
+        image = tf.TensorSpec([None, h, w, 1], tf.float32, name="image")
+        ops = _onnx(tf.function(lambda image: list(model(image, training=False))), image, DETECTOR_OUTPUTS,
+                    target, opset)
+        return {"opset": opset, "input": "image", "outputs": DETECTOR_OUTPUTS, "batch": "dynamic", "ops": ops,
+                "tf2onnx": tf2onnx.__version__}
+
+    def tflite(fp16: bool):
+        def write(target: Path) -> dict:
+            _litert(model, target, tf.TensorSpec([1, h, w, 1], tf.float32, name="image"), fp16)
+            return {"batch": 1, "outputs": DETECTOR_OUTPUTS,
+                    "output_order": _litert_output_order(target, model, (1, h, w, 1)),
+                    "weights": "float16 (computed in float32 on CPU)" if fp16 else "float32",
+                    "runtime": "ai-edge-litert"}
+        return write
+
+    return {"savedmodel": savedmodel, "onnx": onnx_file, "tflite-fp32": tflite(False), "tflite-fp16": tflite(True)}
+
+
 KINDS: dict[str, ModelKind] = {
     "recognizer": ModelKind("recognizer", _recognizer_load, _recognizer_describe, _recognizer_serving,
                             _recognizer_texts),
-    "spotter": ModelKind("spotter", _spotter_load, _spotter_describe, _spotter_serving, _spotter_texts,
+    "spotter": ModelKind("spotter", _spotter_load, _spotter_describe, _serving_in_exporters, _spotter_texts,
                          _spotter_exporters),
+    "detector": ModelKind("detector", _detector_load, _detector_describe, _serving_in_exporters, _no_texts,
+                          _page_model_exporters),
 }
 
 
@@ -283,7 +386,8 @@ def model_kind(run: str | Path) -> ModelKind:
     """The ModelKind of a trained run; RunError (a ValueError) if it is not a trained run (train.runs.run_kind)."""
     kind = run_kind(run, trained=True)
     if kind not in KINDS:
-        raise RunError(f"{run} is a {kind} run; its export is not written yet (export a recognizer or spotter run)")
+        raise RunError(f"{run} is a {kind} run; its export is not written yet (export a recognizer, spotter, "
+                       f"detector or reader run)")
     return KINDS[kind]
 
 
@@ -296,11 +400,14 @@ def parse_formats(text: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def artefact_path(meta_or_kind: dict | str, fmt: str) -> str:
+def artefact_path(meta_or_kind: dict | str, fmt: str, in_reader: bool = False) -> str:
+    """An artefact's file name in an export folder; `in_reader`: in a reader's export, where the detector's and the
+    recognizer's SavedModels sit side by side."""
     kind = meta_or_kind if isinstance(meta_or_kind, str) else meta_or_kind["model"]
     if kind == "spotter":  # two graphs: the detector's path is given, the reader's is in files[fmt]["reader"]
         kind = "spotter_detector"
-    return {"savedmodel": "savedmodel", "onnx": f"{kind}.onnx", "tflite-fp32": f"{kind}_fp32.tflite",
+    return {"savedmodel": f"{kind}_savedmodel" if in_reader else "savedmodel", "onnx": f"{kind}.onnx",
+            "tflite-fp32": f"{kind}_fp32.tflite",
             "tflite-fp16": f"{kind}_fp16.tflite"}[fmt]
 
 
@@ -371,10 +478,7 @@ def export_tflite(model, config, target: Path, fp16: bool) -> dict:
     """LiteRT through Keras' exporter with a static batch of 1 (Keras 3 LSTMs do not convert with a dynamic one)."""
     import tensorflow as tf
 
-    spec = tf.TensorSpec([1, config.height, config.width, 1], tf.float32, name="image")
-    options = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}} \
-        if fp16 else {}
-    model.export(str(target), format="litert", input_signature=[spec], verbose=False, **options)
+    _litert(model, target, tf.TensorSpec([1, config.height, config.width, 1], tf.float32, name="image"), fp16)
     return {"batch": 1, "weights": "float16 (computed in float32 on CPU)" if fp16 else "float32",
             "runtime": "ai-edge-litert"}
 
@@ -419,36 +523,65 @@ def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMAT
     opset: ONNX opset; 17 by default, 13 for TensorRT 8.2 (JetPack 4.6, the last for the Jetson Nano).
     grammar: for a recognizer, the Grammar metadata.json carries for the device's decoder; "run" (default) the
     grammar of the recipes the run was trained on where they are found, None for none.
+    A reader folder (reader.json) is exported by export_reader.
     Parity is a separate step (export.parity.parity_report) so it can be re-run on other images."""
-    import keras
-    import tensorflow as tf
+    from ..train.reader import is_reader
 
-    from .. import __version__
-
+    if is_reader(run):
+        return export_reader(run, out, formats, overwrite, which, opset, log, grammar="reader" if grammar == "run"
+                             else grammar)
     run, out = Path(run), Path(out)
     formats = parse_formats(formats)
     kind = model_kind(run)
+    _check_which(which)
+    _empty_folder(out, overwrite)
+    if isinstance(grammar, str):  # "run"
+        from ..train.grammar import run_grammar
+
+        grammar = run_grammar(run) if kind.name == "recognizer" else None
+    meta = {**_envelope(kind.name, which), **export_model(run, out, kind, formats, which, opset, log, grammar)}
+    write_metadata(out, meta)
+    install_jetson_kit(out, meta)
+    return meta
+
+
+def _check_which(which: str) -> None:
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', not {which!r}")
+
+
+def _empty_folder(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty; pass --overwrite or choose another -o")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    if which not in ("best", "last"):
-        raise ValueError(f"which must be 'best' or 'last', not {which!r}")
-    if isinstance(grammar, str):  # "run"
-        from ..train.grammar import run_grammar
 
-        grammar = run_grammar(run) if kind.name == "recognizer" else None
-    model, config = kind.load(run, which)
-    digest = weights_digest(model)
-    meta = {"schema": "synthtext-industrial/export", "schema_version": METADATA_SCHEMA_VERSION,
-            "model": kind.name, "model_version": f"{run.resolve().name}-{digest[:12]}", "weights_sha256": digest,
-            "weights": which,
-            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+
+def _envelope(model: str, which: str) -> dict:
+    """metadata.json's first keys: schema, model kind, weights chosen, time and versions."""
+    import keras
+    import tensorflow as tf
+
+    from .. import __version__
+
+    return {"schema": "synthtext-industrial/export", "schema_version": METADATA_SCHEMA_VERSION, "model": model,
+            "weights": which, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": {"synthtext_industrial": __version__, "tensorflow": tf.__version__,
-                         "keras": keras.__version__},
-            "config": {k: v for k, v in vars(config).items() if not k.startswith("_")}, **kind.describe(config),
-            "training": _training_summary(run), "files": {}}
+                         "keras": keras.__version__}}
+
+
+def export_model(run: Path, out: Path, kind: ModelKind, formats: Sequence[str], which: str, opset: int,
+                 log: Callable[[str], None], grammar=None, overrides: dict | None = None,
+                 in_reader: bool = False) -> dict:
+    """Write one run's artefacts into `out`; returns its metadata section: model version and weights hash,
+    config, input, preprocessing, output, decoding (with `grammar` for a recognizer), training and files.
+    `overrides`: config fields changed at load (a reader's detector input size and threshold)."""
+    model, config = kind.load(run, which, **(overrides or {}))
+    digest = weights_digest(model)
+    meta = {"model": kind.name, "model_version": f"{Path(run).resolve().name}-{digest[:12]}",
+            "weights_sha256": digest, "config": {k: v for k, v in vars(config).items() if not k.startswith("_")},
+            **kind.describe(config), "training": _training_summary(Path(run)), "files": {}}
     if grammar is not None and kind.name == "recognizer":
         add_grammar(meta, grammar)
     exporters = {
@@ -460,12 +593,57 @@ def export_run(run: str | Path, out: str | Path, formats: Sequence[str] = FORMAT
     if kind.exporters is not None:
         exporters = kind.exporters(model, config, opset)
     for fmt in formats:
-        target = out / artefact_path(kind.name, fmt)
+        target = Path(out) / artefact_path(kind.name, fmt, in_reader)
         t0 = time.perf_counter()
         details = exporters[fmt](target)
         meta["files"][fmt] = {"path": target.name, "bytes": size_bytes(target), "sha256": file_digest(target),
                               **details}
         log(f"{fmt:<12} {target} ({size_bytes(target) / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s)")
+    return meta
+
+
+def export_reader(reader: str | Path, out: str | Path, formats: Sequence[str] = FORMATS, overwrite: bool = False,
+                  which: str = "best", opset: int = ONNX_OPSET, log: Callable[[str], None] = print,
+                  grammar="reader") -> dict:
+    """Export a reader (reader.json) into one folder: its oriented detector at the reader's input size and
+    threshold, its recognizer, one metadata.json describing both (sections `detector`, `recognizer`, `reader`)
+    and the Jetson kit, whose infer.py then reads whole frames. grammar: "reader" (default) the recognizer's
+    recipes' grammar when reader.json's `grammar` is on (as load_reader decodes), a Grammar, or None."""
+    from ..train.portable import MIN_SIDE
+    from ..train.reader import READER_FILE, ReaderConfig, reader_grammar
+
+    reader, out = Path(reader), Path(out)
+    formats = parse_formats(formats)
+    _check_which(which)
+    config = ReaderConfig.load(reader / READER_FILE)
+    detector, recognizer = config.run_path(reader, "detector"), config.run_path(reader, "recognizer")
+    for run, role, wanted in ((detector, "detector", "detector"), (recognizer, "recognizer", "recognizer")):
+        try:
+            found = run_kind(run, trained=True)
+        except RunError as exc:
+            raise RunError(f"{reader / READER_FILE}: its {role}: {exc}") from None
+        if found != wanted:
+            raise RunError(f"{reader / READER_FILE}: its {role} {run} is a {found} run; a reader export needs an "
+                           f"oriented detector run (`train detector`) and a recognizer run"
+                           + (" (export the spotter run itself)" if found == "spotter" else ""))
+    if grammar == "reader":
+        grammar = reader_grammar(config, recognizer)
+    _empty_folder(out, overwrite)
+    parts = {"detector": export_model(detector, out, KINDS["detector"], formats, which, opset, log,
+                                      overrides=config.detector_overrides(), in_reader=True),
+             "recognizer": export_model(recognizer, out, KINDS["recognizer"], formats, which, opset, log, grammar,
+                                        in_reader=True)}
+    digest = hashlib.sha256((parts["detector"]["weights_sha256"] + parts["recognizer"]["weights_sha256"]).encode())
+    meta = {**_envelope("reader", which), "model_version": f"{reader.resolve().name}-{digest.hexdigest()[:12]}",
+            "reader": {"crop_margin": list(config.crop_margin), "min_side": MIN_SIDE,
+                       "order": "detections with a side under min_side px dropped; top to bottom by rounded mean y, "
+                                "then left to right by min x (portable.reading_order)",
+                       "crop": "each quad (frame pixels) rectified upright at the frame's resolution with "
+                               "crop_margin (left, top, right, bottom) x the line height of context, border pixels "
+                               "repeated (portable.rectified_crop), then the recognizer's preprocess",
+                       "grammar": grammar is not None,
+                       "reference": "synthtext_industrial.train.reader.read_frames; jetson/infer.py: read_frame"},
+            **parts}
     write_metadata(out, meta)
     install_jetson_kit(out, meta)
     return meta
@@ -482,9 +660,10 @@ def install_jetson_kit(out: Path, meta: dict) -> None:
     kit.mkdir(exist_ok=True)
     for name in ("infer.py", "convert_tftrt.py", "README.md"):
         shutil.copy2(KIT / name, kit / name)
-    h, w = meta["input"]["height"], meta["input"]["width"]
+    engine = meta["detector"] if meta["model"] == "reader" else meta  # a reader: the detector's engine
+    h, w = engine["input"]["height"], engine["input"]["width"]
     script = (KIT / "build_engine.sh").read_text().replace("@HEIGHT@", str(h)).replace("@WIDTH@", str(w)) \
-        .replace("@MODEL@", "spotter_detector" if meta["model"] == "spotter" else meta["model"])
+        .replace("@MODEL@", "spotter_detector" if engine["model"] == "spotter" else engine["model"])
     (kit / "build_engine.sh").write_text(script)
     (kit / "build_engine.sh").chmod(0o755)
     (kit / "infer.py").chmod(0o755)

@@ -308,16 +308,188 @@ def spotter_parity_report(run: Path, export: Path, meta: dict, images, source: s
     return report
 
 
+# ----------------------------------------------------------------------------- reader (frames)
+
+FRAME_TOLERANCE_PX = 2.0  # max |quad corner difference| (frame pixels) for a line to count as the same
+FRAME_HW = (600, 800)  # parity frames are resized to this (rows, columns): latency is per 800x600 frame
+
+
+def reader_worker(reader: str, which: str, frames: str, output: str, repeats: int, grammar: str) -> None:
+    """The Keras reader (train.reader.read_frame) on every frame of the folder `frames`, each frame then timed
+    end to end `repeats` times; writes OUTPUT.json: lines per frame and stats."""
+    import time
+
+    import cv2
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from ..train.reader import load_reader, read_frame
+
+    t0 = time.perf_counter()
+    loaded = load_reader(reader, which)
+    if grammar != "1":
+        loaded.grammar = None
+    paths = sorted(Path(frames).glob("*.png"))
+    images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths]
+    found = [[{"quad": line.quad.tolist(), "text": line.text, "confidence": line.confidence, "score": line.score}
+              for line in read_frame(loaded, image)] for image in images]
+    load_and_run_s = time.perf_counter() - t0
+    times = []
+    for image in images:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            read_frame(loaded, image)
+            times.append(time.perf_counter() - start)
+    Path(output + ".json").write_text(json.dumps({
+        "frames": found, "latency_ms_median": 1000 * float(np.median(times)),
+        "latency_ms_p90": 1000 * float(np.percentile(times, 90)), "repeats": repeats,
+        "peak_rss_mib": _peak_rss_mib(), "load_and_run_s": load_and_run_s,
+        "tensorflow_imported": "tensorflow" in sys.modules}))
+
+
+def run_kit(export: Path, frames: list[Path], repeats: int, timeout: float = 600) -> tuple[list, dict]:
+    """EXPORT/jetson/infer.py on the frames in its own process (numpy, OpenCV, onnxruntime; one thread): (lines per
+    frame, its summary: latency end to end per frame and peak RSS)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    command = [sys.executable, str(export / "jetson" / "infer.py"), "--metadata", str(export / "metadata.json"),
+               "--json", "--threads", "1", "--repeat", str(repeats), *map(str, frames)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"jetson/infer.py failed:\n{done.stderr[-3000:]}")
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    summary = next(r["summary"] for r in rows if "summary" in r)
+    by_frame = {str(f): [] for f in frames}
+    for r in rows:
+        if "summary" not in r:
+            by_frame[r["path"]].append({k: r[k] for k in ("quad", "text", "confidence", "score")})
+    return [by_frame[str(f)] for f in frames], summary
+
+
+def frame_agreement(got: list, expected: list, tolerance: float = FRAME_TOLERANCE_PX) -> tuple[int, int, float]:
+    """(lines that agree, lines compared, largest corner gap of lines paired by position) of one frame: each
+    expected line takes the nearest unused line of `got` (largest corner gap); it agrees when that gap is within
+    `tolerance` px and the texts are equal. Lines compared: the larger count, so missing and extra lines disagree."""
+    unused, agree, worst = list(range(len(got))), 0, 0.0
+    for line in expected:
+        if not unused:
+            break
+        gaps = [float(np.abs(np.asarray(got[k]["quad"]) - np.asarray(line["quad"])).max()) for k in unused]
+        k = unused.pop(int(np.argmin(gaps)))
+        worst = max(worst, min(gaps))
+        agree += min(gaps) <= tolerance and got[k]["text"] == line["text"]
+    return agree, max(len(got), len(expected)), worst
+
+
+def reader_frames(reader: str | Path, data=None, images=None, count: int = 200) -> tuple[list[np.ndarray], str]:
+    """(grayscale frames, source) for a reader's parity: the pages of --data, the images of a folder (--images),
+    or the pages of the detector run's validation (else training) data."""
+    import cv2
+
+    if images is not None:
+        paths = sorted(p for p in Path(images).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
+        frames = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths[:count]]
+        frames = [f for f in frames if f is not None]
+        if not frames:
+            raise ValueError(f"{images} has no frames (.png, .jpg, .bmp) to compare on")
+        return frames, str(images)
+    if data is None:
+        from ..train.reader import READER_FILE, ReaderConfig
+
+        detector = ReaderConfig.load(Path(reader) / READER_FILE).run_path(Path(reader), "detector")
+        return _dataset_frames(detector, None, count)
+    return _dataset_frames(None, data, count)
+
+
+def training_dataset(run, hint: str) -> str:
+    """The run's validation dataset, else its first training dataset still on disk (FileNotFoundError naming the
+    option to give, `hint`, when all are gone)."""
+    training = json.loads((Path(run) / "training.json").read_text())
+    candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
+    found = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"the datasets {run} was trained on are gone; give {hint}")
+    return found
+
+
+def _dataset_frames(run, data, count: int) -> tuple[list[np.ndarray], str]:
+    """Whole pages of `data`, or of the run's validation (else training) datasets, as frames."""
+    from ..train.evaluate_spotter import dataset_pages
+
+    if data is None:
+        data = training_dataset(run, "--data")
+    chosen = [image[..., 0] if image.ndim == 3 else image for _, image, _, _ in dataset_pages(data, limit=count)]
+    if not chosen:
+        raise ValueError(f"{data} has no pages to compare on")
+    return chosen, str(data)
+
+
+def reader_parity_report(reader: Path, export: Path, meta: dict, frames, source: str, repeats: int, log,
+                         frame_hw: tuple[int, int] | None = FRAME_HW) -> dict:
+    """The Keras reader and the exported kit (jetson/infer.py, ONNX) on the same frames, resized to `frame_hw`:
+    lines with equal texts and quads within FRAME_TOLERANCE_PX, latency per frame end to end (median of about
+    `repeats` runs), peak RSS of each process."""
+    import cv2
+
+    from .exporter import size_bytes, write_metadata
+
+    per_frame = max(1, -(-repeats // max(len(frames), 1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k, frame in enumerate(frames):
+            if frame_hw is not None and frame.shape[:2] != tuple(frame_hw):
+                shrink = frame.shape[0] > frame_hw[0]
+                frame = cv2.resize(frame, (frame_hw[1], frame_hw[0]),
+                                   interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            paths.append(Path(tmp) / f"frame{k:05d}.png")
+            cv2.imwrite(str(paths[-1]), frame)
+        grammar = "1" if meta["recognizer"]["decode"].get("grammar") else "0"
+        _, keras = run_worker(meta.get("weights", "best"), reader, Path(tmp), Path(tmp) / "keras", per_frame,
+                              extra=[grammar], mode="--reader-worker")
+        kit_lines, kit = run_kit(export, paths, per_frame)
+    rows = []
+    for name, lines, stats, size in (
+            ("keras", keras["frames"], keras, None),
+            ("onnx", kit_lines, kit, sum(size_bytes(export / meta[part]["files"]["onnx"]["path"])
+                                         for part in ("detector", "recognizer")) if "onnx" in meta["detector"]["files"]
+             else None)):
+        counted = [frame_agreement(got, want) for got, want in zip(lines, keras["frames"])]
+        agree, compared = sum(c[0] for c in counted), sum(c[1] for c in counted)
+        rows.append({"format": name, "size_bytes": size, "lines": sum(len(f) for f in lines),
+                     "lines_match": agree / compared if compared else 1.0,
+                     "frames_match": float(np.mean([c[0] == c[1] for c in counted])) if counted else 1.0,
+                     "max_corner_diff_px": max((c[2] for c in counted), default=0.0),
+                     **{k: stats.get(k) for k in ("latency_ms_median", "latency_ms_p90", "peak_rss_mib",
+                                                  "tensorflow_imported")}})
+        log(f"{name:<12} lines match {rows[-1]['lines_match']:.4f}, max corner gap "
+            f"{rows[-1]['max_corner_diff_px']:.3f} px")
+    report = {"schema_version": 1, "model": "reader", "model_version": meta["model_version"], "images": len(frames),
+              "source": source, "frame_hw": list(frame_hw) if frame_hw else None,
+              "reference": "keras (synthtext_industrial.train.reader.read_frame)", "threads": 1,
+              "latency": f"one frame end to end (resize, detector, quad decoding, crops, recognizer, decoding; "
+                         f"image decoding excluded), median of {per_frame * len(frames)} runs after one untimed run "
+                         f"per frame", "min_text_agreement": MIN_AGREEMENT, "box_tolerance_px": FRAME_TOLERANCE_PX,
+              "grammar": grammar == "1", "rows": rows, "keras_frames": keras["frames"]}
+    report["passed"] = all(r["lines_match"] >= MIN_AGREEMENT for r in rows)
+    (export / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    meta["accuracy_at_export"] = {"parity_set": {"source": source, "frames": len(frames), "lines": rows[0]["lines"]}}
+    write_metadata(export, meta)
+    return report
+
+
 def run_worker(fmt: str, path: Path, inputs: Path, output: Path, repeats: int, timeout: float = 600,
-               extra: Sequence[str] = ()) -> tuple:
+               extra: Sequence[str] = (), mode: str | None = None) -> tuple:
+    """Run a worker of this module in its own process: (its .npy output or None, its .json stats)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    command = [sys.executable, "-m", "synthtext_industrial.export.parity", "--spotter-worker" if extra else "--worker", fmt, str(path),
-               str(inputs), str(output), str(repeats), *extra]
+    mode = mode or ("--spotter-worker" if extra else "--worker")
+    command = [sys.executable, "-m", "synthtext_industrial.export.parity", mode, fmt, str(path), str(inputs),
+               str(output), str(repeats), *extra]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"{fmt} worker failed:\n{done.stderr[-3000:]}")
-    return np.load(str(output) + ".npy"), json.loads(Path(str(output) + ".json").read_text())
+    array = Path(str(output) + ".npy")
+    return np.load(array) if array.exists() else None, json.loads(Path(str(output) + ".json").read_text())
 
 
 def eval_items(run: str | Path, data: str | Path | None = None, images: str | Path | None = None,
@@ -335,11 +507,7 @@ def eval_items(run: str | Path, data: str | Path | None = None, images: str | Pa
         if images is not None:
             raise ValueError("a spotter's parity runs on pages: give --data DATASET, not --images")
         if data is None:
-            training = json.loads((Path(run) / "training.json").read_text())
-            candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
-            data = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
-            if data is None:
-                raise FileNotFoundError(f"the datasets {run} was trained on are gone; give --data")
+            data = training_dataset(run, "--data")
         chosen = list(dataset_pages(data, limit=count))
         if not chosen:
             raise ValueError(f"{data} has no pages to compare on")
@@ -349,11 +517,7 @@ def eval_items(run: str | Path, data: str | Path | None = None, images: str | Pa
         items, source = labelled_images(labels), str(images)
     else:
         if data is None:
-            training = json.loads((Path(run) / "training.json").read_text())
-            candidates = ([training["val"]] if training.get("val") else []) + [d["path"] for d in training["data"]]
-            data = next((c for c in candidates if (Path(c) / "manifest.json").exists()), None)
-            if data is None:
-                raise FileNotFoundError(f"the datasets {run} was trained on are gone; give --data or --images")
+            data = training_dataset(run, "--data or --images")
         items, source = dataset_lines(data), str(data)
     chosen = list(itertools.islice(items, count))
     if not chosen:
@@ -372,6 +536,11 @@ def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarr
     meta = json.loads((export / "metadata.json").read_text())
     if meta["model"] == "spotter":
         return spotter_parity_report(run, export, meta, images, source, repeats, log)
+    if meta["model"] == "reader":  # images are frames; truths are not needed
+        return reader_parity_report(run, export, meta, images, source, repeats, log)
+    if meta["model"] == "detector":
+        raise ValueError("a detector export has no parity report of its own: export a reader (its detector and "
+                         "recognizer) for the frame-level parity")
     kind = KINDS[meta["model"]]
     h, w = meta["input"]["height"], meta["input"]["width"]
     keep = bool(meta.get("preprocess", {}).get("resize", {}).get("keep_aspect_ratio", False))
@@ -425,6 +594,21 @@ def format_table(report: dict) -> str:
     """The report as a fixed-width table (the shape of the published Table 1)."""
     header = f"{'format':<12} {'size MB':>8} {'texts = keras':>13} {'max |dlogit|':>12} {'string acc':>10} " \
              f"{'latency ms':>10} {'peak RSS MiB':>12}"
+    if report.get("model") == "reader":
+        header = f"{'runtime':<12} {'size MB':>8} {'lines':>6} {'lines = keras':>13} {'max |dquad| px':>14} " \
+                 f"{'ms / frame':>10} {'peak RSS MiB':>12} {'TF loaded':>9}"
+        size = report["frame_hw"] and f"{report['frame_hw'][1]}x{report['frame_hw'][0]} "
+        lines = [f"{report['images']} {size or ''}frames from {report['source']}; {report['latency']}; 1 thread",
+                 header, "-" * len(header)]
+        for r in report["rows"]:
+            mb = f"{r['size_bytes'] / 1e6:>8.2f}" if r["size_bytes"] else f"{'-':>8}"
+            lines.append(f"{r['format']:<12} {mb} {r['lines']:>6} {r['lines_match']:>13.2%} "
+                         f"{r['max_corner_diff_px']:>14.3f} {r['latency_ms_median']:>10.2f} "
+                         f"{r['peak_rss_mib'] or 0:>12.0f} {'yes' if r['tensorflow_imported'] else 'no':>9}")
+        lines.append("parity: " + ("PASSED" if report["passed"] else "FAILED") +
+                     f" (lines with equal texts and quads within {report['box_tolerance_px']:g} px >= "
+                     f"{report['min_text_agreement']:.0%})")
+        return "\n".join(lines)
     if report.get("model") == "spotter":
         header = f"{'format':<12} {'size MB':>8} {'pages = keras':>13} {'max |dscore|':>12} {'max |dlogit|':>12} " \
                  f"{'latency ms':>10} {'peak RSS MiB':>12}"
@@ -456,5 +640,7 @@ if __name__ == "__main__":
         worker(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
     elif len(sys.argv) == 8 and sys.argv[1] == "--spotter-worker":
         spotter_worker(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7])
+    elif len(sys.argv) == 8 and sys.argv[1] == "--reader-worker":  # WHICH READER FRAMES OUTPUT REPEATS GRAMMAR
+        reader_worker(sys.argv[3], sys.argv[2], sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7])
     else:
         sys.exit("usage: python -m synthtext_industrial.export.parity --worker FORMAT PATH INPUTS.npy OUTPUT REPEATS")

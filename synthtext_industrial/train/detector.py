@@ -59,10 +59,10 @@ def build_oriented_detector(config: DetectorConfig):
     inputs = keras.Input((config.height, config.width, 1), name="image")
     fused = fused_features(inputs, config)
     score, geometry = score_and_distances(fused)
-    raw = layers.Conv2D(2, 1, name="direction_raw", kernel_initializer="zeros",
+    raw = layers.Conv2D(2, 1, name="direction_raw", kernel_initializer="zeros", dtype="float32",
                         bias_initializer=keras.initializers.Constant([1.0, 0.0]))(fused)
     direction = layers.Lambda(lambda t: t / ops.sqrt(ops.sum(t * t, axis=-1, keepdims=True) + 1e-6),
-                              name="direction")(raw)
+                              name="direction", dtype="float32")(raw)
     return keras.Model(inputs, [score, geometry, direction], name="oriented_detector")
 
 

@@ -104,7 +104,7 @@ def train_detector(data: Sequence[str | Path], run: str | Path, config: Detector
     val_batches = page_batches([val] if val else data, config, eval_batch, shuffle=0, repeat=False)
     if not val:
         log("no --val given: validation is measured on training pages")
-    with strategy.scope():
+    with strategy.scope(), loop.precision(settings.mixed_precision):
         model = Detector(config)
     make_step = loop.loss_dict_step(strategy, model, lambda b: detector_losses(model, b))
 

@@ -89,7 +89,7 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
         val_batches = line_data.training_batches(data, charset, config.height, config.width, 64, shuffle=0,
                                                  repeat=False, keep_ratio=config.keep_ratio).take(max(1, settings.val_lines // 64))
         log("no --val given: validation accuracy is measured on training lines")
-    with strategy.scope():
+    with strategy.scope(), loop.precision(settings.mixed_precision):
         model = build_recognizer(config, unroll=not tf.config.list_physical_devices("GPU"))
         if init is not None and not resume:  # resume restores the run's own checkpoint instead
             from .runs import load_weights
@@ -109,7 +109,8 @@ def train_recognizer(data: Sequence[str | Path], run: str | Path, config: Recogn
             def replica(b):
                 with tf.GradientTape() as tape:
                     loss = loss_fn(b)
-                grads = tape.gradient(loss, model.trainable_variables)
+                    scaled = optimizer.scale_loss(loss)
+                grads = tape.gradient(scaled, model.trainable_variables)
                 optimizer.apply_gradients(zip(grads, model.trainable_variables))
                 return loss
 

@@ -185,7 +185,7 @@ def train_spotter(data: Sequence[str | Path], run: str | Path, config: SpotterCo
     else:
         val_batches = page_batches(data, config, eval_batch, shuffle=0, repeat=False)
         log("no --val given: validation is measured on training pages")
-    with strategy.scope():
+    with strategy.scope(), loop.precision(settings.mixed_precision):
         model = Spotter(config)
         jitter_rng = tf.random.Generator.from_seed(settings.seed)  # checkpointed: a resume continues its stream
     make_step = loop.loss_dict_step(strategy, model, lambda b: spotter_losses(model, b, jitter_rng=jitter_rng))

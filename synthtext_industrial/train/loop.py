@@ -8,6 +8,7 @@ weights, reduce-on-plateau, early stopping, the time budget, TensorBoard and met
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -39,6 +40,7 @@ class TrainSettings(StrictModel):
     augment: bool = False
     weights: list[float] | None = None  # per training dataset, like DTRB's batch_ratio
     max_seconds: float | None = None  # stop after the epoch in which this much training time has passed
+    mixed_precision: bool = False  # float16 compute, float32 weights and outputs (GPUs with tensor cores)
 
 
 @dataclass
@@ -94,6 +96,32 @@ def strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+@contextlib.contextmanager
+def precision(mixed: bool):
+    """Build models inside this: with `mixed`, Keras' mixed_float16 policy (float16 compute, float32 variables);
+    the models mark their output layers float32, so logits, maps and losses stay float32. The global policy is
+    restored on leaving, so nothing built afterwards in the process is affected."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def make_optimizer(settings: TrainSettings):
+    """Adam with gradient clipping; under mixed precision wrapped in a LossScaleOptimizer (dynamic loss scaling
+    keeps float16 gradients from underflowing). Train steps call optimizer.scale_loss(loss) before the gradients:
+    the identity without loss scaling."""
+    import keras
+
+    optimizer = keras.optimizers.Adam(settings.learning_rate, clipnorm=5.0)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if settings.mixed_precision else optimizer
+
+
 def loss_dict_step(strategy, model, losses: Callable) -> Callable:
     """`make_step` for a Trainer whose `losses(batch)` returns a dict of scalar losses with a "total" (the spotter, the
     oriented detector): each replica's gradients of its total / replicas, every loss summed over the replicas."""
@@ -107,7 +135,7 @@ def loss_dict_step(strategy, model, losses: Callable) -> Callable:
             def replica(b):
                 with tf.GradientTape() as tape:
                     found = losses(b)
-                    scaled = found["total"] / replicas
+                    scaled = optimizer.scale_loss(found["total"] / replicas)
                 grads = tape.gradient(scaled, model.trainable_variables)
                 optimizer.apply_gradients(zip(grads, model.trainable_variables))
                 return {k: v / replicas for k, v in found.items()}
@@ -175,7 +203,7 @@ def fit(run: Path, trainer: Trainer, settings: TrainSettings, steps_per_epoch: i
     if settings.schedule not in SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.schedule!r}; choose one of {', '.join(SCHEDULES)}")
     with scope.scope():
-        optimizer = tf.keras.optimizers.Adam(settings.learning_rate, clipnorm=5.0)
+        optimizer = make_optimizer(settings)
         optimizer.build(trainer.model.trainable_variables)  # slots exist before a restore: --resume restores them
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")

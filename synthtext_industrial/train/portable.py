@@ -1,5 +1,5 @@
-"""Preprocessing, box decoding and grammar-constrained CTC decoding in numpy and OpenCV only: the one code that
-training, evaluation, export and the Jetson kit run.
+"""Preprocessing, box decoding, line rectification and grammar-constrained CTC decoding in numpy and OpenCV only:
+the one code that training, evaluation, the frame reader, export and the Jetson kit run.
 
 The Jetson kit (export/jetson_kit/infer.py) must run without this package, so it carries a generated copy of
 everything below the marker line; `python tools/vendor_kit.py` writes it, and tests/test_export.py checks the
@@ -178,6 +178,67 @@ def crop_and_resize(features: np.ndarray, boxes: np.ndarray, box_index: np.ndarr
         out[n][mask] = crop[mask]
     return out
 
+
+MIN_SIDE = 2.0  # detected quads narrower or lower than this (frame pixels) hold nothing to read
+
+
+def quad_sides(quad: np.ndarray) -> tuple[float, float]:
+    """(mean top/bottom length, mean left/right length) of a quad [4, 2] clockwise from the text's top-left: the
+    text's width and height."""
+    tl, tr, br, bl = np.asarray(quad, np.float64).reshape(4, 2)
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    return float(width), float(height)
+
+
+def reading_order(quads: np.ndarray, scores: np.ndarray, min_side: float = MIN_SIDE) -> list:
+    """[(quad [4, 2] float64, score)] of one frame's detections, those with a side under `min_side` dropped, top to
+    bottom (by rounded mean y), then left to right: the order a reader prints its lines in."""
+    kept = [(np.asarray(q, np.float64).reshape(4, 2), float(s)) for q, s in zip(quads, scores)
+            if min(quad_sides(q)) >= min_side]
+    return sorted(kept, key=lambda qs: (round(float(qs[0][:, 1].mean())), float(qs[0][:, 0].min())))
+
+
+def rectified_crop(image: np.ndarray, quad: np.ndarray, margins=(0.15, 0.15, 0.15, 0.15),
+                   height: int | None = None, min_height: int = 8) -> np.ndarray:
+    """The line inside `quad` (clockwise from the text's top-left as read) of a 2-D uint8 image, rectified upright
+    with margins (left, top, right, bottom) x the line height of context: one homography from the text's own frame
+    undoes rotation, perspective and upside-down text at once. Without `height` the crop keeps the source
+    resolution (at least `min_height` rows); with it the crop is that tall, its width keeping the aspect ratio
+    (sampled at the source resolution, then averaged down, so thin strokes do not alias). Outside the image the
+    border pixels repeat. crops.line_crop gives the same bytes (tests/test_export_reader.py); this copy is the one
+    the frame reader and the Jetson kit run."""
+    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    text_width, text_height = quad_sides(quad)
+    if text_width < 1e-3 or text_height < 1e-3:
+        raise ValueError(f"quad is degenerate (sides {text_width:.3g} x {text_height:.3g} px): {quad.tolist()}")
+    text_rect = np.array([[0, 0], [text_width, 0], [text_width, text_height], [0, text_height]], np.float32)
+    text_to_image = cv2.getPerspectiveTransform(text_rect, quad.astype(np.float32)).astype(np.float64)
+    left, top, right, bottom = (float(m) * text_height for m in margins)
+    full_width, full_height = text_width + left + right, text_height + top + bottom
+    image_to_padded = _affine(1.0, 1.0, left, top) @ np.linalg.inv(text_to_image)
+    native_height = max(min_height, round(full_height))
+    out_height = native_height if height is None else int(height)
+    out_width = max(1, round(full_width * out_height / full_height))
+    if out_height >= native_height:
+        return _warp_cv(image, _affine(out_width / full_width, out_height / full_height) @ image_to_padded,
+                        out_width, out_height)
+    native_width = max(1, round(full_width))
+    native = _warp_cv(image, _affine(native_width / full_width, native_height / full_height) @ image_to_padded,
+                      native_width, native_height)
+    return cv2.resize(native, (out_width, out_height), interpolation=cv2.INTER_AREA)
+
+
+def _affine(sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """3x3 scale, or translation when sx = sy = 1."""
+    return np.array([[sx, 0, dx], [0, sy, dy], [0, 0, 1]], dtype=np.float64)
+
+
+def _warp_cv(image: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Warp by a matrix in continuous pixel coordinates (pixel centres at +0.5), as OpenCV indexes pixels."""
+    to_cv = _affine(1.0, 1.0, -0.5, -0.5) @ matrix @ _affine(1.0, 1.0, 0.5, 0.5)
+    return cv2.warpPerspective(image, to_cv, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
 
 GRAMMAR_BEAM_WIDTH = 10  # beams of the grammar-constrained CTC search unless told otherwise
 

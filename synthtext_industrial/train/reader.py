@@ -3,8 +3,9 @@
 A reader run is a folder holding `reader.json` (`"model": "reader"`): the detector and recognizer runs (paths
 absolute, or relative to the reader folder) and the reader's own settings (ReaderConfig). The detector is an
 oriented detector run (`train detector`, train/detector.py: rotated boxes in reading order) or a spotter run's
-detection head (axis-aligned boxes, turned into quads). Everything after the detector is quad-based (crops are
-rectified with `crops.line_crop`, which undoes rotation and perspective). See docs/reader.md.
+detection head (axis-aligned boxes, turned into quads). Everything after the detector is quad-based: detections are
+put in reading order and their crops rectified upright (rotation, perspective) by portable.reading_order and
+portable.rectified_crop, the code the exported Jetson kit carries a copy of. See docs/reader.md.
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ import numpy as np
 from pydantic import Field
 
 from ..core.config import StrictModel
+from . import portable
 from .runs import RunError, run_kind
 
 READER_FILE = "reader.json"
 DETECTORS = ("detector", "spotter")  # the run kinds a reader finds lines with
-MIN_SIDE = 2.0  # detections narrower or lower than this (frame pixels) are dropped: nothing to read
+MIN_SIDE = portable.MIN_SIDE  # detections narrower or lower than this (frame pixels) are dropped: nothing to read
 
 
 class ReaderConfig(StrictModel):
@@ -58,6 +60,11 @@ class ReaderConfig(StrictModel):
             return cls(**data)
         except ValueError as exc:
             raise RunError(f"{path}: {exc}") from None
+
+    def detector_overrides(self) -> dict:
+        """The detector config fields this reader sets (input size, threshold): load_detector's overrides."""
+        return {k: v for k, v in (("height", self.height), ("width", self.width),
+                                  ("score_threshold", self.score_threshold)) if v is not None}
 
     def run_path(self, folder: Path, which: str) -> Path:
         path = Path(getattr(self, which))
@@ -163,7 +170,6 @@ class Reader:
 
 def load_reader(path: str | Path, which: str = "best") -> Reader:
     """A reader run, ready to read frames: both runs' weights loaded (RunError when one is missing)."""
-    from .grammar import GrammarTooLarge, run_grammar
     from .runs import load_detector, load_recognizer, load_spotter
 
     path = Path(path)
@@ -179,22 +185,27 @@ def load_reader(path: str | Path, which: str = "best") -> Reader:
             raise RunError(f"{path / READER_FILE}: its {role}: {exc}") from None
         if kinds[role] not in wanted:
             raise RunError(f"{path / READER_FILE}: {run} is a {kinds[role]} run, not a {' or '.join(wanted)} run")
-    overrides = {k: v for k, v in (("height", config.height), ("width", config.width),
-                                   ("score_threshold", config.score_threshold)) if v is not None}
-    found = (load_detector if kinds["detector"] == "detector" else load_spotter)(detector, which, **overrides)
+    found = (load_detector if kinds["detector"] == "detector" else load_spotter)(detector, which,
+                                                                              **config.detector_overrides())
     model, recognizer_config = load_recognizer(recognizer, which)
-    grammar = None
-    if config.grammar:
-        try:
-            grammar = run_grammar(recognizer)
-        except (GrammarTooLarge, ValueError):
-            grammar = None
-    return Reader(path, config, found, model, recognizer_config, grammar)
+    return Reader(path, config, found, model, recognizer_config, reader_grammar(config, recognizer))
+
+
+def reader_grammar(config: ReaderConfig, recognizer: str | Path):
+    """The Grammar a reader decodes with: its recognizer's recipes' (train/grammar.py: run_grammar) when reader.json's
+    `grammar` is on and they are found and small enough, else None (greedy decoding)."""
+    from .grammar import GrammarTooLarge, run_grammar
+
+    if not config.grammar:
+        return None
+    try:
+        return run_grammar(recognizer)
+    except (GrammarTooLarge, ValueError):
+        return None
 
 
 def detect_boxes(spotter, images: Sequence[np.ndarray], batch_size: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
     """(boxes [K, 4] x0, y0, x1, y1 in each image's pixels, scores [K]) from the spotter's detection head alone."""
-    from . import portable
     from .spotter import decode_boxes
 
     config = spotter.config
@@ -222,25 +233,15 @@ def detect_quads(detector, images: Sequence[np.ndarray], batch_size: int = 4) ->
     return [(box_quads(boxes), scores) for boxes, scores in detect_boxes(detector, images, batch_size)]
 
 
-def _keep(quad: np.ndarray) -> bool:
-    tl, tr, br, bl = quad
-    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
-    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
-    return width >= MIN_SIDE and height >= MIN_SIDE
-
-
 def read_frames(reader: Reader, images: Sequence[np.ndarray], batch_size: int = 4) -> list[list[FrameLine]]:
     """The lines of each grayscale frame: detected quads, each crop rectified and read; top to bottom, then left to
     right."""
-    from ..crops import line_crop
     from .recognizer import read_lines
 
     images = [im if im.ndim == 2 else im[..., 0] for im in images]
-    found = []
-    for image, (detected, scores) in zip(images, detect_quads(reader.detector, images, batch_size)):
-        quads = [(np.asarray(q, np.float64), float(s)) for q, s in zip(detected, scores) if _keep(q)]
-        found.append(sorted(quads, key=lambda qs: (round(float(qs[0][:, 1].mean())), float(qs[0][:, 0].min()))))
-    crops = [line_crop(image, quad, list(reader.config.crop_margin)) for image, lines in zip(images, found)
+    found = [portable.reading_order(detected, scores, MIN_SIDE)
+             for detected, scores in detect_quads(reader.detector, images, batch_size)]
+    crops = [portable.rectified_crop(image, quad, reader.config.crop_margin) for image, lines in zip(images, found)
              for quad, _ in lines]
     readings = iter(read_lines(reader.recognizer, reader.recognizer_config, crops, grammar=reader.grammar)
                     if crops else [])

@@ -94,7 +94,8 @@ def build_recognizer(config: RecognizerConfig, unroll: bool = False):
     x = layers.Dense(256, activation="relu")(x)
     for _ in range(2):
         x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True, unroll=unroll))(x)
-    logits = layers.Dense(Charset(config.charset).num_classes, name="logits")(x)
+    # float32 even under mixed precision (loop.precision): the CTC loss and the softmax want the full range
+    logits = layers.Dense(Charset(config.charset).num_classes, name="logits", dtype="float32")(x)
     return keras.Model(inputs, logits, name=f"recognizer_{config.backbone.replace('-', '_')}")
 
 

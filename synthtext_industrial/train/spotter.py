@@ -173,10 +173,12 @@ def score_and_distances(fused):
     import keras
     from keras import layers, ops
 
-    score = layers.Conv2D(1, 1, activation="sigmoid", name="score",
+    # float32 heads even under mixed precision (loop.precision): the losses and the decoders read these maps
+    score = layers.Conv2D(1, 1, activation="sigmoid", name="score", dtype="float32",
                           bias_initializer=keras.initializers.Constant(-2.0))(fused)
-    raw = layers.Conv2D(4, 1, name="geometry_raw")(fused)
-    geometry = layers.Lambda(lambda t: ops.exp(ops.clip(t, -4.0, 7.0)) * STRIDE, name="geometry")(raw)
+    raw = layers.Conv2D(4, 1, name="geometry_raw", dtype="float32")(fused)
+    geometry = layers.Lambda(lambda t: ops.exp(ops.clip(t, -4.0, 7.0)) * STRIDE, name="geometry",
+                             dtype="float32")(raw)
     return score, geometry
 
 
@@ -197,7 +199,7 @@ def build_reader(config: SpotterConfig):
         rows //= 2
     x = layers.Reshape((config.roi_width, 128))(x)
     x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True))(x)
-    logits = layers.Dense(Charset(config.charset).num_classes, name="logits")(x)
+    logits = layers.Dense(Charset(config.charset).num_classes, name="logits", dtype="float32")(x)
     return keras.Model(inputs, logits, name="reader")
 
 

@@ -20,6 +20,13 @@ A spotter export (two ONNX graphs: spotter_detector.onnx, spotter_reader.onnx) r
 `path<TAB>x0,y0,x1,y1<TAB>text<TAB>score` per detected line (page pixels), like `predict` on a spotter run.
 Box decoding (NMS), the RoI crop (tf.image.crop_and_resize, bilinear) and CTC decoding run here in numpy;
 synthtext_industrial.export.parity uses this file, and tests check these functions against TensorFlow.
+
+A reader export (`"model": "reader"`: detector.onnx and recognizer.onnx, metadata.json with a section for each)
+reads whole frames: the frame resized to the detector's input, rotated boxes decoded into quads, each line's crop
+rectified upright, read by the recognizer. It prints `path<TAB>x1,y1,...,x4,y4<TAB>text<TAB>confidence` per line
+(frame pixels, clockwise from the text's top-left), like `synthtext-industrial predict READER`; `--repeat N` times
+each frame end to end N times and prints the median and the process's peak RSS. A detector export alone prints
+`path<TAB>x1,y1,...,x4,y4<TAB>score`.
 """
 from __future__ import annotations
 
@@ -42,8 +49,9 @@ def load_metadata(path: str | Path) -> dict:
     if meta.get("schema_version") != SUPPORTED_SCHEMA:
         raise SystemExit(f"{path}: metadata schema version {meta.get('schema_version')} is not "
                          f"{SUPPORTED_SCHEMA}; use the infer.py exported with it")
-    if meta.get("model") not in ("recognizer", "spotter"):
-        raise SystemExit(f"{path}: this script reads recognizer and spotter exports, not {meta.get('model')!r}")
+    if meta.get("model") not in ("recognizer", "spotter", "detector", "reader"):
+        raise SystemExit(f"{path}: this script reads recognizer, spotter, detector and reader exports, not "
+                         f"{meta.get('model')!r}")
     return meta
 
 
@@ -253,6 +261,67 @@ def crop_and_resize(features: np.ndarray, boxes: np.ndarray, box_index: np.ndarr
     return out
 
 
+MIN_SIDE = 2.0  # detected quads narrower or lower than this (frame pixels) hold nothing to read
+
+
+def quad_sides(quad: np.ndarray) -> tuple[float, float]:
+    """(mean top/bottom length, mean left/right length) of a quad [4, 2] clockwise from the text's top-left: the
+    text's width and height."""
+    tl, tr, br, bl = np.asarray(quad, np.float64).reshape(4, 2)
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    return float(width), float(height)
+
+
+def reading_order(quads: np.ndarray, scores: np.ndarray, min_side: float = MIN_SIDE) -> list:
+    """[(quad [4, 2] float64, score)] of one frame's detections, those with a side under `min_side` dropped, top to
+    bottom (by rounded mean y), then left to right: the order a reader prints its lines in."""
+    kept = [(np.asarray(q, np.float64).reshape(4, 2), float(s)) for q, s in zip(quads, scores)
+            if min(quad_sides(q)) >= min_side]
+    return sorted(kept, key=lambda qs: (round(float(qs[0][:, 1].mean())), float(qs[0][:, 0].min())))
+
+
+def rectified_crop(image: np.ndarray, quad: np.ndarray, margins=(0.15, 0.15, 0.15, 0.15),
+                   height: int | None = None, min_height: int = 8) -> np.ndarray:
+    """The line inside `quad` (clockwise from the text's top-left as read) of a 2-D uint8 image, rectified upright
+    with margins (left, top, right, bottom) x the line height of context: one homography from the text's own frame
+    undoes rotation, perspective and upside-down text at once. Without `height` the crop keeps the source
+    resolution (at least `min_height` rows); with it the crop is that tall, its width keeping the aspect ratio
+    (sampled at the source resolution, then averaged down, so thin strokes do not alias). Outside the image the
+    border pixels repeat. crops.line_crop gives the same bytes (tests/test_export_reader.py); this copy is the one
+    the frame reader and the Jetson kit run."""
+    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    text_width, text_height = quad_sides(quad)
+    if text_width < 1e-3 or text_height < 1e-3:
+        raise ValueError(f"quad is degenerate (sides {text_width:.3g} x {text_height:.3g} px): {quad.tolist()}")
+    text_rect = np.array([[0, 0], [text_width, 0], [text_width, text_height], [0, text_height]], np.float32)
+    text_to_image = cv2.getPerspectiveTransform(text_rect, quad.astype(np.float32)).astype(np.float64)
+    left, top, right, bottom = (float(m) * text_height for m in margins)
+    full_width, full_height = text_width + left + right, text_height + top + bottom
+    image_to_padded = _affine(1.0, 1.0, left, top) @ np.linalg.inv(text_to_image)
+    native_height = max(min_height, round(full_height))
+    out_height = native_height if height is None else int(height)
+    out_width = max(1, round(full_width * out_height / full_height))
+    if out_height >= native_height:
+        return _warp_cv(image, _affine(out_width / full_width, out_height / full_height) @ image_to_padded,
+                        out_width, out_height)
+    native_width = max(1, round(full_width))
+    native = _warp_cv(image, _affine(native_width / full_width, native_height / full_height) @ image_to_padded,
+                      native_width, native_height)
+    return cv2.resize(native, (out_width, out_height), interpolation=cv2.INTER_AREA)
+
+
+def _affine(sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """3x3 scale, or translation when sx = sy = 1."""
+    return np.array([[sx, 0, dx], [0, sy, dy], [0, 0, 1]], dtype=np.float64)
+
+
+def _warp_cv(image: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Warp by a matrix in continuous pixel coordinates (pixel centres at +0.5), as OpenCV indexes pixels."""
+    to_cv = _affine(1.0, 1.0, -0.5, -0.5) @ matrix @ _affine(1.0, 1.0, 0.5, 0.5)
+    return cv2.warpPerspective(image, to_cv, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+
 GRAMMAR_BEAM_WIDTH = 10  # beams of the grammar-constrained CTC search unless told otherwise
 
 
@@ -419,6 +488,44 @@ def spot_page(detect, read_rois, meta: dict, page_input: np.ndarray, page_shape:
     return [(tuple(float(v) for v in b), t, float(s)) for b, t, s in zip(boxes, texts, scores)]
 
 
+def detect_frame(detect, det_meta: dict, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(quads [K, 4, 2] in frame pixels, scores [K]) of one grayscale frame: resized to the detector's input,
+    its maps decoded (decode_quads), the quads stretched back. detect: float32 [1, H, W, 1] -> (score, geometry,
+    direction)."""
+    found = det_meta["detect"]
+    score, geometry, direction = detect(model_input(image, det_meta)[None])
+    quads, scores = decode_quads(score[0], geometry[0], direction[0], found["score_threshold"], found["nms_iou"],
+                                 found["stride"])
+    scale = np.array([image.shape[1] / det_meta["input"]["width"], image.shape[0] / det_meta["input"]["height"]],
+                     np.float32)
+    return quads * scale, scores
+
+
+def read_frame(detect, recognizer, meta: dict, image: np.ndarray, table: dict | None = None,
+               beam_width: int | None = None) -> list[tuple[np.ndarray, str, float, float, bool, str]]:
+    """Every line of one grayscale frame as (quad [4, 2] frame pixels, text, confidence, detection score, rejected,
+    greedy text), in reading order: detect_frame, reading_order, rectified_crop, then the recognizer (`read`)."""
+    if image.ndim == 3:
+        image = image[..., 0]
+    quads, scores = detect_frame(detect, meta["detector"], image)
+    lines = reading_order(quads, scores, meta["reader"]["min_side"])
+    crops = [rectified_crop(image, quad, meta["reader"]["crop_margin"]) for quad, _ in lines]
+    readings = read(recognizer, meta["recognizer"], crops, table=table, beam_width=beam_width) if crops else []
+    return [(quad, text, confidence, score, rejected, greedy)
+            for (quad, score), (text, confidence, rejected, greedy) in zip(lines, readings)]
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident set (VmHWM, Linux), or None where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 class OnnxRuntimeModel:
     """The ONNX model on onnxruntime (CUDA or TensorRT execution providers where installed, else CPU)."""
 
@@ -487,12 +594,14 @@ def read(model, meta: dict, images: list[np.ndarray], batch_size: int = 16, tabl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("images", nargs="+", help="grayscale (or colour: first channel) line images")
+    parser.add_argument("images", nargs="+", help="grayscale (or colour: first channel) line images; frames for a "
+                                                  "reader, detector or spotter export")
     parser.add_argument("--metadata", default=str(HERE.parent / "metadata.json"))
     parser.add_argument("--model", default=None, help="ONNX file (default: the one metadata.json names)")
     parser.add_argument("--engine", default=None, help="a TensorRT engine instead of ONNX")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
-    parser.add_argument("--repeat", type=int, default=0, help="time this many single-image runs per image")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="time this many single-image runs per image (frames: end to end, with peak RSS)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
     parser.add_argument("--no-grammar", action="store_true",
                         help="greedy decoding even where metadata.json carries a grammar")
@@ -503,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = load_metadata(args.metadata)
     if meta["model"] == "spotter":
         return spot_main(args, meta)
+    if meta["model"] in ("reader", "detector"):
+        return frame_main(args, meta)
     if args.engine:
         model = TensorRTModel(args.engine)
     else:
@@ -566,6 +677,68 @@ def spot_main(args, meta: dict) -> int:
                                  ensure_ascii=False))
             else:
                 print("\t".join([path, ",".join(str(round(v)) for v in box), text, f"{score:.3f}"]))
+    return 0
+
+
+def frame_main(args, meta: dict) -> int:
+    """Frames through a reader export (detector.onnx, then recognizer.onnx on the rectified line crops), or a
+    detector export alone (quads and scores)."""
+    if args.engine:
+        raise SystemExit("--engine: TensorRT engines are supported for recognizer exports only; reader exports run "
+                         "their ONNX models on onnxruntime (its TensorRT provider where installed)")
+    folder = Path(args.metadata).parent
+    det_meta = meta["detector"] if meta["model"] == "reader" else meta
+    detector = OnnxRuntimeModel(args.model or folder / det_meta["files"]["onnx"]["path"], args.threads)
+    names = det_meta["detect"]["outputs"]
+    recognizer = table = None
+    if meta["model"] == "reader":
+        recognizer = OnnxRuntimeModel(folder / meta["recognizer"]["files"]["onnx"]["path"], args.threads)
+        table = line_table(meta["recognizer"], not args.no_grammar)
+
+    def detect(x):
+        return detector.outputs(x, names)
+
+    def one(image):
+        if recognizer is None:
+            quads, scores = detect_frame(detect, det_meta, image)
+            return [(q, "", float(s), float(s), False, "") for q, s in reading_order(quads, scores, 0.0)]
+        return read_frame(detect, recognizer, meta, image, table, args.beam_width)
+
+    times = []
+    for path in args.images:
+        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            print(f"cannot read {path} as an image", file=sys.stderr)
+            return 2
+        lines = one(image)
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            one(image)
+            times.append(time.perf_counter() - t0)
+        for quad, text, confidence, score, rejected, greedy in lines:
+            corners = ",".join(str(round(float(v))) for v in np.asarray(quad).reshape(-1))
+            if args.json:
+                row = {"path": path, "quad": np.round(np.asarray(quad, np.float64), 3).tolist(),
+                       "score": round(score, 4)}
+                if recognizer is not None:
+                    row.update(text=text, confidence=round(confidence, 4))
+                    if table is not None:
+                        row.update(rejected=rejected, unconstrained=greedy)
+                print(json.dumps(row, ensure_ascii=False))
+            elif recognizer is None:
+                print(f"{path}\t{corners}\t{score:.3f}")
+            else:
+                print("\t".join([path, corners, text, f"{confidence:.3f}"] + (["rejected"] if rejected else [])))
+    if args.repeat:
+        summary = {"frames": len(args.images), "repeats": args.repeat,
+                   "latency_ms_median": round(1000 * float(np.median(times)), 3),
+                   "latency_ms_p90": round(1000 * float(np.percentile(times, 90)), 3), "peak_rss_mib": peak_rss_mib(),
+                   "threads": args.threads, "tensorflow_imported": "tensorflow" in sys.modules}
+        if args.json:
+            print(json.dumps({"summary": summary}))
+        else:
+            print(f"# {summary['latency_ms_median']:.3f} ms per frame end to end (median of {len(times)}), peak RSS "
+                  f"{summary['peak_rss_mib']} MiB", file=sys.stderr)
     return 0
 
 
