@@ -479,7 +479,7 @@ def _training_options(unit: str, batch_size: int):
     return decorate
 
 
-def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) -> dict:
+def _fit(fit, data, weights, val, run, resume, config, max_minutes, init=None, **settings) -> dict:
     """Run a trainer with the shared options checked; its errors become one-line CLI errors."""
     from .train.loop import TrainSettings
 
@@ -492,7 +492,8 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
     from .store.format import CorruptRecord
 
     try:
-        return fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo)
+        more = {"init": init} if init is not None else {}
+        return fit(list(data), run, config, settings, val=val, resume=resume, log=click.echo, **more)
     except (ValueError, OSError, DatasetError, CorruptRecord) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -512,18 +513,31 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, **settings) 
 @click.option("--resize", default="stretch", show_default=True, type=click.Choice(["stretch", "pad"]),
               help="stretch every line to the input size, or scale it to the input height keeping its aspect ratio "
                    "and pad the rest (glyphs keep their shape however wide the crop; exports carry it)")
+@click.option("--init", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="start from this trained recognizer run's weights, keeping its config (charset, input size, "
+                   "normalisation, resize; the shape options above are then ignored): e.g. a run on an earlier "
+                   "version of the recipe, to skip CTC's slow start on hard crops")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
-                     learning_rate, schedule, patience, augment, normalize, resize, max_minutes, seed, run,
+                     learning_rate, schedule, patience, augment, normalize, resize, init, max_minutes, seed, run,
                      resume, mixed_precision) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
     from .train.fit_recognizer import train_recognizer as fit
     from .train.recognizer import RecognizerConfig
+    from .train.runs import RunError, run_kind
+
+    if init is not None:
+        try:
+            kind = run_kind(init, trained=True)
+        except RunError as exc:
+            raise click.BadParameter(str(exc), param_hint="--init") from None
+        if kind != "recognizer":
+            raise click.BadParameter(f"{init} is a {kind} run, not a recognizer run", param_hint="--init")
 
     metrics = _fit(fit, data, weights, val, run, resume, RecognizerConfig(backbone=backbone, height=height,
                                                                           width=width, normalize=normalize,
                                                                           resize=resize),
-                   max_minutes,
+                   max_minutes, init=init,
                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
                    steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment,
                    mixed_precision=mixed_precision)

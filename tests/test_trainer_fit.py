@@ -177,3 +177,24 @@ def test_cosine_schedule_is_what_training_uses(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="plateau, cosine"):
         train_recognizer([tiny_data / "crops"], tmp_path / "other", config,
                          TrainSettings(epochs=1, steps_per_epoch=1, schedule="linear"), log=lambda _: None)
+
+
+def test_init_from_the_cli_starts_from_a_trained_run(tiny_data, tmp_path):
+    """`train recognizer --init RUN` keeps RUN's config and weights: the new run's first loss is the trained
+    run's, not a fresh model's; a folder that is not a trained recognizer run is refused in one line."""
+    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=32)
+    settings = TrainSettings(epochs=8, batch_size=10, steps_per_epoch=10, learning_rate=1e-3, patience=20)
+    first = train_recognizer([tiny_data / "crops"], tmp_path / "first", config, settings, log=lambda _: None)
+    args = ["train", "recognizer", "--data", str(tiny_data / "crops"), "--epochs", "1", "--steps-per-epoch", "2",
+            "--batch-size", "10", "--width", "128"]
+    fresh = CliRunner().invoke(main, args + ["--out", str(tmp_path / "fresh")])
+    warm = CliRunner().invoke(main, args + ["--out", str(tmp_path / "warm"), "--init", str(tmp_path / "first")])
+    assert fresh.exit_code == 0 and warm.exit_code == 0, (fresh.output, warm.output)
+    loss = {name: json.loads((tmp_path / name / "metrics.json").read_text())["history"][0]["loss"]
+            for name in ("fresh", "warm")}
+    assert loss["warm"] < 0.5 * loss["fresh"], loss
+    assert loss["warm"] < 2 * first["history"][-1]["loss"] + 1, (loss, first["history"][-1])
+    assert json.loads((tmp_path / "warm" / "config.json").read_text())["width"] == 64, "the init run's shape"
+    assert json.loads((tmp_path / "warm" / "training.json").read_text())["init"] == str(tmp_path / "first")
+    bad = CliRunner().invoke(main, args + ["--out", str(tmp_path / "bad"), "--init", str(tiny_data / "crops")])
+    assert bad.exit_code == 2 and "--init" in bad.output and "Traceback" not in bad.output, bad.output
