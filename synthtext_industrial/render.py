@@ -168,7 +168,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             line_own = (owns[:, 0].min(), owns[:, 1].min(), owns[:, 2].max(), owns[:, 3].max())
             fields = [Field(name, start, end) for name, start, end in tl.source.fields]
             line_quad = (geo.apply(H, geo.rect_quad(*line_own)) if curve is None
-                         else chord_quad(H @ curve.glyph_matrix(*line_own), [c.quad for c in chars]))
+                         else chord_quad(H @ curve.line_matrix(tl), [c.quad for c in chars]))
             lines_out.append(Line(tl.source.text, line_quad.astype(np.float32), chars, fields))
             if keep_char_masks:
                 char_masks.append([(x0, y0, cov) for _tl, _g, x0, y0, cov, _own in mine])

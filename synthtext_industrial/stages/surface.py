@@ -23,10 +23,11 @@ from pydantic import Field, model_validator
 from ..core import geometry as geo
 from ..core.config import FloatRange, StrictModel
 from ..core.streams import choose_key, uniform
-from .typeset import TypesetLine
+from .typeset import TypesetLine, extent
 
 MAX_ANGLE = 60.0  # degrees: a block's ends stay this far round from the facing line at most (beyond, slivers)
 RIM = 0.25  # outside the silhouette the edge darkening fades out over this many radii (the cylinder's rim)
+EDGE_PX = 2.0  # room kept around a bent block for quads measured from ink that bleeds past its glyph's bitmap
 HIGHLIGHT_WIDTH = 0.12  # radians: half-width of the highlight band along the axis
 
 
@@ -119,12 +120,22 @@ class Bend:
         return cv2.getPerspectiveTransform(src.astype(np.float32),
                                            self.points(src).astype(np.float32)).astype(np.float64)
 
+    def line_matrix(self, line: TypesetLine) -> np.ndarray:
+        """The frame of a bent line's quad: the homography that agrees with the cylinder at its glyphs' ends."""
+        return self.glyph_matrix(*extent([line]))
+
     def extent(self, set_lines: list[TypesetLine]) -> tuple[float, float, float, float]:
-        """The bent block's box: every glyph lies in the quad its corners bend to."""
-        corners = np.concatenate([geo.rect_quad(g.x, g.y, g.x + g.glyph.bitmap.shape[1], g.y + g.glyph.bitmap.shape[0])
-                                  for tl in set_lines for g in tl.glyphs])
-        bent = self.points(corners)
-        (x0, y0), (x1, y1) = bent.min(axis=0), bent.max(axis=0)
+        """The bent block's box, with room for its lines' quads: every glyph lies in the quad its corners bend
+        to, each line's quad is the rectangle around those in the line's frame (`chord_quad`), and a glyph's
+        measured quad may reach a pixel past its bitmap (EDGE_PX)."""
+        outline = []
+        for tl in set_lines:
+            if tl.glyphs:
+                quads = [self.points(geo.rect_quad(g.x, g.y, g.x + g.glyph.bitmap.shape[1],
+                                                   g.y + g.glyph.bitmap.shape[0])) for g in tl.glyphs]
+                outline.append(chord_quad(self.line_matrix(tl), quads))
+        points = np.concatenate(outline)
+        (x0, y0), (x1, y1) = points.min(axis=0) - EDGE_PX, points.max(axis=0) + EDGE_PX
         return float(x0), float(y0), float(x1), float(y1)
 
     def record(self) -> dict:
