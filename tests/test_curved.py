@@ -93,7 +93,7 @@ def test_no_cylinder_draws_nothing_so_other_pages_stay_as_they_were():
     state = rng.bit_generator.state
     assert sample_surface(SurfaceConfig(radius=(2, 3)), rng) is None
     assert rng.bit_generator.state == state
-    base = load_recipe("inkjet-dotmatrix")
+    base = load_recipe("default")
     asked = base.model_copy(update={"surface": SurfaceConfig(cylinder=0.0, axis={"horizontal": 1})})
     for index in range(2):
         plain, off = render_sample(base, 0, index), render_sample(asked, 0, index)
