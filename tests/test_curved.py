@@ -88,6 +88,23 @@ def test_looked_down_on_a_line_is_an_arc_with_its_ends_up_and_its_quad_encloses_
     assert line[:, 1].max() - line[:, 1].min() > 40 + 5  # the chord's rectangle holds the sag of the arc
 
 
+def test_along_a_cable_the_lines_stay_straight_and_flatten_towards_its_edges():
+    """Horizontal axis: a point y from the block's centre shows at R sin(y / R), so the outer lines are
+    shorter than the middle one, and every line stays straight."""
+    surface = {"cylinder": 1, "axis": {"horizontal": 1}, "radius": [2, 2], "offset": [0, 0]}
+    spec = _one_line(surface).model_dump(mode="json")
+    spec["text"]["blocks"] = [{"lines": ["0000", "0000", "0000"]}]
+    spec["typography"]["line_spacing"] = [1.5, 1.5]
+    spec["layout"]["alignment"] = {"center": 1}
+    sample = render_sample(recipe_from_dict(spec), 0, 0, keep_char_masks=True)
+    assert not check_sample(sample)
+    heights = [np.mean([np.ptp(np.asarray(c.quad)[:, 1]) for c in line.chars]) for line in sample.lines]
+    assert heights[0] < 0.9 * heights[1] and heights[2] < 0.9 * heights[1]
+    for line in sample.lines:
+        tops = [np.asarray(c.quad)[:, 1].min() for c in line.chars]
+        assert np.ptp(tops) < 0.5
+
+
 def test_no_cylinder_draws_nothing_so_other_pages_stay_as_they_were():
     rng = np.random.default_rng(7)
     state = rng.bit_generator.state
