@@ -30,6 +30,7 @@ from .fit import fit_problems
 from .stages.fonts import FontFace, TrueTypeSource, axis_problem, describe_missing, lookalikes_to_avoid
 from .stages.layout import CanvasConfig, LayoutConfig, TypographyConfig
 from .stages.marking import ColourConfig, InkjetStyle, MarkingStyle
+from .stages.surface import SurfaceConfig
 from .core.config import RecipeError, StrictModel
 
 
@@ -62,6 +63,7 @@ class Recipe(StrictModel):
                                    description="fonts and dot-matrix tables, drawn by weight per block")
     typography: TypographyConfig = Field(default_factory=TypographyConfig)
     layout: LayoutConfig = Field(default_factory=LayoutConfig)
+    surface: SurfaceConfig = Field(default_factory=SurfaceConfig)
     marking: list[MarkingStyle] = Field(default_factory=lambda: [InkjetStyle()], min_length=1,
                                         description="marking styles, drawn by weight per block")
     colour: ColourConfig = Field(default_factory=ColourConfig)

@@ -25,11 +25,12 @@ from .stages.fonts import FontFace, quantise_aspect
 from .stages.layout import PlacementError, camera, place_block, region_box
 from .stages.legibility import CharInk, MarkedBlock, texture_sigma
 from .stages.marking import MARK_PAD, RELIEF_KINDS, legible_mark, sample_marking
+from .stages.surface import chord_quad, sample_surface, shade
 from .stages.text import choose_block, fill_block
 from .stages.typeset import TypesetLine, draw_char, extent, sample_segment_forms
 
 PLACEMENT_REDRAWS = 20  # blocks drawn again when none fits a page (rare: a large block under a strong tilt)
-BLOCK_STAGES = ("text", "fonts", "typeset", "layout", "display", "marking")  # the stages that draw per text block
+BLOCK_STAGES = ("text", "fonts", "typeset", "layout", "display", "marking", "surface")  # the stages that draw per text block
 
 __all__ = ["PlacementError", "encode_image", "render_sample"]
 
@@ -82,12 +83,15 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         region, rbox = region_box(recipe.canvas, lay, rng["layout"])
         slant = uniform(rng["typeset"], typo.slant) if tuple(typo.slant) != (0.0, 0.0) else 0.0
         forms = sample_segment_forms(typo.segment_forms, font, rng["typeset"])
+        display = sample_display(recipe.display, rng["display"])
+        cylinder = sample_surface(recipe.surface, rng["surface"]) if display is None else None  # glass is flat
         if not any(line.text.strip() for line in generated):
             continue
 
         placement, set_lines, height = place_block(generated, font, dot_style, height, aspect, gap_em, stroke,
                                                    spacing, align, angle, rbox, G, recipe.canvas, typo, lay,
-                                                   placed_boxes, rng["layout"], rng["typeset"], slant, forms)
+                                                   placed_boxes, rng["layout"], rng["typeset"], slant, forms,
+                                                   cylinder)
         if placement is None:
             if blocks_left == 0 and not placed_boxes:  # the page would be empty: draw another block instead
                 if redraws == PLACEMENT_REDRAWS:
@@ -102,11 +106,18 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         H, box, (px, py) = placement.H, placement.box, placement.position
         placed_boxes.append(box)
         H_inv = np.linalg.inv(H)
+        curve = placement.bend
+        page_of = {}  # per glyph on a cylinder: its own homography from the flat block frame to the page
 
         drawn = []  # (line, x0, y0, coverage, own box) per glyph
         for tl in set_lines:
             for g in tl.glyphs:
-                drawn.append((tl, g) + draw_char(g, H, H_inv, W, Hh))
+                if curve is None:
+                    drawn.append((tl, g) + draw_char(g, H, H_inv, W, Hh))
+                    continue
+                h, w = g.glyph.bitmap.shape
+                page_of[id(g)] = Hg = H @ curve.glyph_matrix(g.x, g.y, g.x + w, g.y + h)
+                drawn.append((tl, g) + draw_char(g, Hg, np.linalg.inv(Hg), W, Hh))
         rx0 = max(min(d[2] for d in drawn) - MARK_PAD, 0)
         ry0 = max(min(d[3] for d in drawn) - MARK_PAD, 0)
         rx1 = min(max(d[2] + d[4].shape[1] for d in drawn) + MARK_PAD, W)
@@ -116,7 +127,8 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             view = coverage[y0 - ry0:y0 - ry0 + cov.shape[0], x0 - rx0:x0 - rx0 + cov.shape[1]]
             np.maximum(view, cov, out=view)
         image = image.copy() if image is background else image
-        display = sample_display(recipe.display, rng["display"])
+        if curve is not None:  # the cylinder's light falls on the page and on the text-free page alike
+            image, plain = shade([image, plain], curve, H)
         if display is not None:  # the window is part of the page the text is measured against
             plain = plain.copy() if plain is background else plain
             ghosts = ghost_glyphs(set_lines, font, height, aspect, stroke, gap_em * height, slant, display)
@@ -149,13 +161,15 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             mine = [d for d in drawn if d[0] is tl]
             if not mine:
                 continue
-            chars = [Char(tl.source.text[g.char_index], geo.apply(H, geo.rect_quad(*own)).astype(np.float32))
+            chars = [Char(tl.source.text[g.char_index],
+                          geo.apply(page_of.get(id(g), H), geo.rect_quad(*own)).astype(np.float32))
                      for _tl, g, _x0, _y0, _cov, own in mine]
             owns = np.array([own for *_rest, own in mine])
             line_own = (owns[:, 0].min(), owns[:, 1].min(), owns[:, 2].max(), owns[:, 3].max())
             fields = [Field(name, start, end) for name, start, end in tl.source.fields]
-            lines_out.append(Line(tl.source.text, geo.apply(H, geo.rect_quad(*line_own)).astype(np.float32),
-                                  chars, fields))
+            line_quad = (geo.apply(H, geo.rect_quad(*line_own)) if curve is None
+                         else chord_quad(H @ curve.line_matrix(tl), [c.quad for c in chars]))
+            lines_out.append(Line(tl.source.text, line_quad.astype(np.float32), chars, fields))
             if keep_char_masks:
                 char_masks.append([(x0, y0, cov) for _tl, _g, x0, y0, cov, _own in mine])
         block_records.append({
@@ -165,6 +179,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             "position": [px, py], "marking": marking, "lines": [first_line, len(lines_out)],
             **({"slant": slant} if slant else {}), **({"segment_forms": sorted(forms)} if forms else {}),
             **({"display": display} if display is not None else {}),
+            **({"surface": curve.record()} if curve is not None else {}),
         })
 
     image, effects_record, after_effects, draws = legible_effects(recipe.effects, image, plain, marked_blocks,

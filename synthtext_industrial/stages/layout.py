@@ -16,6 +16,7 @@ from ..core import geometry as geo
 from ..core.config import FloatRange, IntRange, RecipeError, StrictModel
 from ..core.streams import choose_key, uniform
 from .fonts import SEGMENT_FORMS
+from .surface import Bend, Cylinder, bend
 from .text import GeneratedLine
 from .typeset import TypesetLine, extent, typeset
 
@@ -141,18 +142,21 @@ class Placement:
     H: np.ndarray  # block frame -> page (camera tilt included)
     box: np.ndarray  # axis-aligned page box of the block's extent
     position: tuple[float, float]
+    bend: Bend | None = None  # the block's cylinder at the size it was set (None: flat)
 
 
 def place_block(lines: list[GeneratedLine], font, dot_style: dict | None, height: float, aspect: float,
                 gap_em: float, stroke: int, spacing: float, align: str, angle: float, rbox: np.ndarray,
                 G: np.ndarray, canvas: CanvasConfig, typo: TypographyConfig, lay: LayoutConfig,
                 placed_boxes: list[np.ndarray], rng: np.random.Generator, typeset_rng: np.random.Generator,
-                slant: float = 0.0, forms: dict | None = None) -> tuple[Placement | None, list[TypesetLine], float]:
+                slant: float = 0.0, forms: dict | None = None,
+                cylinder: Cylinder | None = None) -> tuple[Placement | None, list[TypesetLine], float]:
     """Set a block and find it a place: (placement or None, its typeset lines, the height it was set at).
 
     Text too large for its region is shrunk (never below typography.height_px min); each size gets
     `layout.attempts` random positions, and a crowded page shrinks it further. Positions are drawn from `rng`
-    (the block's layout stream), the glyphs' own draws (dot jitter) from `typeset_rng`.
+    (the block's layout stream), the glyphs' own draws (dot jitter) from `typeset_rng`. On a `cylinder`, the
+    margins and the other blocks are kept clear of the bent block.
     """
     W, Hh = canvas.width, canvas.height
     placement = None
@@ -161,6 +165,9 @@ def place_block(lines: list[GeneratedLine], font, dot_style: dict | None, height
                             typeset_rng, slant, forms)
         ex0, ey0, ex1, ey1 = extent(set_lines)
         cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
+        curve = bend(cylinder, (ex0, ey0, ex1, ey1), height) if cylinder is not None else None
+        if curve is not None:
+            ex0, ey0, ex1, ey1 = curve.extent(set_lines)
         local = geo.rotate(angle) @ geo.translate(-cx, -cy)
         lq = geo.apply(local, geo.rect_quad(ex0, ey0, ex1, ey1))
         lx0, ly0, lx1, ly1 = aabb(lq)
@@ -180,7 +187,7 @@ def place_block(lines: list[GeneratedLine], font, dot_style: dict | None, height
                 continue
             if overlaps(box, placed_boxes, lay.block_gap_px):
                 continue
-            placement = Placement(H, box, (px, py))
+            placement = Placement(H, box, (px, py), curve)
             break
         crowded_floor = max(typo.height_px[0], MIN_HEIGHT_PX)
         if placement is not None or height <= crowded_floor:
