@@ -25,6 +25,14 @@ def _with(name: str, context: dict | None, quiet: bool = False, **canvas):
     return recipe_from_dict(spec)
 
 
+def _off_and_on(name: str, context: dict, pages: int):
+    """(index, page without context, the same page with it) on quiet 800x600 pages of a bundled recipe."""
+    off = _with(name, None, quiet=True, width=800, height=600)
+    on = _with(name, context, quiet=True, width=800, height=600)
+    for index in range(pages):
+        yield index, render_sample(off, 0, index), render_sample(on, 0, index)
+
+
 def _grown(sample, margin: float) -> np.ndarray:
     """Every labelled line's quad grown by `margin` line heights along its own sides, rasterised (pixel centres
     inside). Written out here apart from the stage's own keep-out, so the test checks it."""
@@ -66,11 +74,8 @@ def test_ground_truth_stays_exact_with_every_kind_of_context(name, pages):
 def test_barcodes_and_clutter_never_come_within_the_keep_out_of_a_labelled_line():
     """The same page without and with a crowd of context: the pages differ only outside every line quad grown
     by keep_out (1 line height). The mask and the ground truth do not change at all."""
-    off = _with("thermal-label", None, quiet=True, width=800, height=600)
-    on = _with("thermal-label", CROWDED, quiet=True, width=800, height=600)
     drawn = 0
-    for index in range(30):
-        a, b = render_sample(off, 0, index), render_sample(on, 0, index)
+    for index, a, b in _off_and_on("thermal-label", CROWDED, 30):
         changed = a.image != b.image
         drawn += int(changed.sum())
         assert not (changed & _grown(a, 1.0)).any(), f"sample {index}: context inside a line's keep-out zone"
@@ -80,22 +85,16 @@ def test_barcodes_and_clutter_never_come_within_the_keep_out_of_a_labelled_line(
 
 def test_the_keep_out_check_fails_when_clutter_is_let_near_the_lines():
     """The check above can fail: with keep_out 0 the crowd comes within a line height of some line."""
-    off = _with("thermal-label", None, quiet=True, width=800, height=600)
-    near = _with("thermal-label", {**CROWDED, "keep_out": 0.0}, quiet=True, width=800, height=600)
     hits = 0
-    for index in range(15):
-        a, b = render_sample(off, 0, index), render_sample(near, 0, index)
+    for _index, a, b in _off_and_on("thermal-label", {**CROWDED, "keep_out": 0.0}, 15):
         hits += int(((a.image != b.image) & _grown(a, 1.0)).any())
         assert not ((a.image != b.image) & _grown(a, 0.0)).any(), "never over the line itself"
     assert hits >= 3
 
 
 def test_labels_change_the_page_only_under_themselves_near_the_lines():
-    off = _with("inkjet-dotmatrix", None, quiet=True, width=800, height=600)
-    on = _with("inkjet-dotmatrix", {**CROWDED, "label": 1.0}, quiet=True, width=800, height=600)
     labels = 0
-    for index in range(20):
-        a, b = render_sample(off, 0, index), render_sample(on, 0, index)
+    for index, a, b in _off_and_on("inkjet-dotmatrix", {**CROWDED, "label": 1.0}, 20):
         labels += sum(1 for block in b.records["blocks"] if block.get("label"))
         stray = (a.image != b.image) & _grown(a, 1.0) & ~_under_labels(b)
         assert not stray.any(), f"sample {index}: context near a line outside its label"
