@@ -25,6 +25,7 @@ from .stages.backgrounds import BackgroundConfig
 from .stages.dotmatrix import DotMatrixSource
 from .stages.effects import EffectsConfig
 from .stages.framing import CropConfig
+from .stages.context import ContextConfig
 from .stages.display import DisplayConfig
 from .fit import fit_problems
 from .stages.fonts import FontFace, TrueTypeSource, axis_problem, describe_missing, lookalikes_to_avoid
@@ -69,6 +70,7 @@ class Recipe(StrictModel):
     colour: ColourConfig = Field(default_factory=ColourConfig)
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
     crops: CropConfig = Field(default_factory=CropConfig)
     effects: EffectsConfig = Field(default_factory=EffectsConfig)
 

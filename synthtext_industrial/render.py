@@ -17,12 +17,13 @@ from .core.groundtruth import Char, Field, Line, Sample
 from .core.streams import SampleStreams, choose, choose_key, integer, uniform
 from .recipe import Recipe
 from .stages.backgrounds import sample_background
+from .stages.context import draw_label, draw_page_context, label_outline, label_record, sample_label
 from .stages.display import (draw_glare, draw_unlabelled, draw_window, ghost_glyphs, plate_marks, sample_display,
                              window_quads)
 from .stages.dotmatrix import DotMatrixSource, sample_dot_style
 from .stages.effects.pipeline import legible_effects
 from .stages.fonts import FontFace, quantise_aspect
-from .stages.layout import PlacementError, camera, place_block, region_box
+from .stages.layout import PlacementError, camera, overlaps, place_block, region_box
 from .stages.legibility import CharInk, MarkedBlock, texture_sigma
 from .stages.marking import MARK_PAD, RELIEF_KINDS, legible_mark, sample_marking
 from .stages.surface import chord_quad, sample_surface, shade
@@ -30,7 +31,7 @@ from .stages.text import choose_block, fill_block
 from .stages.typeset import TypesetLine, draw_char, extent, sample_segment_forms
 
 PLACEMENT_REDRAWS = 20  # blocks drawn again when none fits a page (rare: a large block under a strong tilt)
-BLOCK_STAGES = ("text", "fonts", "typeset", "layout", "display", "marking", "surface")  # the stages that draw per text block
+BLOCK_STAGES = ("text", "fonts", "typeset", "layout", "display", "marking", "surface", "context")  # the stages that draw per text block
 
 __all__ = ["PlacementError", "encode_image", "render_sample"]
 
@@ -85,6 +86,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         forms = sample_segment_forms(typo.segment_forms, font, rng["typeset"])
         display = sample_display(recipe.display, rng["display"])
         cylinder = sample_surface(recipe.surface, rng["surface"]) if display is None else None  # glass is flat
+        label = sample_label(recipe.context, rng["context"])
         if not any(line.text.strip() for line in generated):
             continue
 
@@ -127,6 +129,11 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             view = coverage[y0 - ry0:y0 - ry0 + cov.shape[0], x0 - rx0:x0 - rx0 + cov.shape[1]]
             np.maximum(view, cov, out=view)
         image = image.copy() if image is background else image
+        if label is not None:
+            label_drawn = lay_label(label, set_lines, height, H, placed_boxes, curve is not None or display is not None)
+            if label_drawn is not None:
+                plain = plain.copy() if plain is background else plain
+                draw_label([image, plain], label_drawn[0], label)
         if curve is not None:  # the cylinder's light falls on the page and on the text-free page alike
             image, plain = shade([image, plain], curve, H)
         if display is not None:  # the window is part of the page the text is measured against
@@ -180,8 +187,15 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             **({"slant": slant} if slant else {}), **({"segment_forms": sorted(forms)} if forms else {}),
             **({"display": display} if display is not None else {}),
             **({"surface": curve.record()} if curve is not None else {}),
+            **({"label": label_record(label, *label_drawn) if label_drawn else None} if label is not None else {}),
         })
 
+    context_record = None
+    if recipe.context.page_items():  # barcodes and other printed text, in the room the labelled lines leave
+        image = image.copy() if image is background else image
+        plain = plain.copy() if plain is background else plain
+        context_record = draw_page_context(recipe.context, streams.page("context"), [image, plain],
+                                           [line.quad for line in lines_out], G)
     image, effects_record, after_effects, draws = legible_effects(recipe.effects, image, plain, marked_blocks,
                                                                    streams.page("effects"),
                                                                    measure=measure_legibility)
@@ -198,8 +212,25 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         records["empty_page"] = empty_page
     if redraws:
         records["placement_redraws"] = redraws
+    if context_record is not None:
+        records["context"] = context_record
     return Sample(image=np.ascontiguousarray(image), mask=mask, lines=lines_out, seed=int(seed), index=int(index),
                   records=records, char_masks=char_masks if keep_char_masks else None)
+
+
+def lay_label(label, set_lines, height: float, H: np.ndarray, placed_boxes: list[np.ndarray],
+              bent: bool) -> tuple[np.ndarray, float] | None:
+    """The label's outline under the block just placed (the last of `placed_boxes`) and its margins' scale:
+    margins are halved until the label clears the blocks placed before, whose text is already marked. None on
+    a cylinder or a display (flat paper would not follow the bend; the window is the frame) or without room."""
+    if bent:
+        return None
+    for scale in (1.0, 0.5, 0.25, 0.0):
+        outline = label_outline(label, extent(set_lines), height, H, scale)
+        box = np.array([*outline.min(axis=0) - 1, *outline.max(axis=0) + 6])  # the shadow reaches 6 px further
+        if not overlaps(box, placed_boxes[:-1], 0):
+            return outline, scale
+    return None
 
 
 def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:

@@ -31,8 +31,8 @@ LAYERS = [
     ["data", "cli"],
 ]
 # The stages, in the order a page is rendered: a stage imports only `core` and the stages before it.
-STAGES = ["backgrounds", "text", "fonts", "dotmatrix", "typeset", "surface", "layout", "display", "legibility", "marking",
-          "effects", "framing"]
+STAGES = ["backgrounds", "text", "fonts", "dotmatrix", "typeset", "surface", "layout", "display", "context",
+          "legibility", "marking", "effects", "framing"]
 # The root package may be imported only for its version (set before any of its own imports).
 ROOT_NAMES = {"__version__"}
 

@@ -56,7 +56,8 @@ def choose_key(rng: np.random.Generator, weights: Mapping[K, float]) -> K:
 # The number of each stage's stream. The numbers are part of every page's identity: they never change, and a new
 # stage gets a new number.
 STAGE_STREAMS = {"background": 1, "camera": 2, "layout": 3, "text": 4, "fonts": 5, "typeset": 6, "marking": 7,
-                 "effects": 8, "display": 9, "crops": 10, "surface": 11}
+                 "effects": 8, "display": 9, "crops": 10, "surface": 11,
+                 "context": 12}
 
 
 def stage_rng(seed: int, index: int, stage: str, block: int | None = None) -> np.random.Generator:
