@@ -162,7 +162,10 @@ def cli_generate(recipe_path: Path, out: Path, *extra: str, fault: str | None = 
            "--shard-size", str(shard_size), "--seed", "4", "--format", fmt, "-o", str(out), *extra]
     if not wait:  # output to a file: a pipe would also wait for any process that outlived the run
         log = open(out.parent / f"{out.name}.log", "w+")
-        return subprocess.Popen(cmd, env=env, stdout=log, stderr=log, text=True, **kwargs)
+        # Ctrl-C as a terminal delivers it: a suite started in the background (`make test &`) inherits SIGINT
+        # ignored, and a run that ignores SIGINT would never stop for the tests that interrupt it.
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=log, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
