@@ -100,10 +100,33 @@ def make_data(recipe, work: Path, pages: int, val_pages: int) -> None:
     from synthtext_industrial.generate import generate
 
     for name, count, seed in (("train", pages, 0), ("val", val_pages, 1)):
+        if finished_by_older_version(recipe, work / name, count, seed):
+            continue
         t0 = time.perf_counter()
         summary = generate(recipe, work / name, count, seed=seed, shard_size=500)  # resumes if already there
         print(f"{name}: {summary.images} pages, {summary.crops} line crops (data seed {seed}), "
               f"{time.perf_counter() - t0:.0f} s")
+
+
+def finished_by_older_version(recipe, folder: Path, count: int, seed: int) -> bool:
+    """True for a complete dataset of this recipe and seed that only an earlier package version wrote.
+
+    `generate` refuses to continue such a folder (another version may render differently), but a finished one
+    needs no continuing: reusing it keeps a saved run's training data, so --adapt or --grammar can be measured
+    on a run trained before a version bump. Said aloud, so the report is honest about what was read.
+    """
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        return False
+    made = json.loads(manifest.read_text())
+    from synthtext_industrial import __version__
+
+    if (made.get("tool_version") == __version__ or not made.get("complete") or made.get("n") != count
+            or made.get("seed") != seed or made.get("recipe_sha256") != recipe.sha256):
+        return False
+    print(f"{folder.name}: reusing {count} finished pages written by version {made['tool_version']} "
+          f"(this is {__version__})")
+    return True
 
 
 def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
