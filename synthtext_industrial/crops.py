@@ -15,7 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .core import geometry
+from .core import geometry, portable
 from .stages.framing import CropConfig, crop_rng, sample_framing
 
 MIN_HEIGHT = 8
@@ -43,7 +43,7 @@ def framed_line_crops(sample, cfg: CropConfig) -> list[FramedCrop]:
             crop = box_crop(sample.image, frame, framing["margins"], **framing["box"])
         else:
             crop = line_crop(sample.image, frame, framing["margins"])
-        text_height = _side_lengths(np.asarray(line.quad, np.float64))[1]
+        text_height = portable.quad_sides(np.asarray(line.quad, np.float64))[1]
         if framing["text_height_px"] is not None:
             crop = capture_at(crop, text_height, framing["text_height_px"])
         out.append(FramedCrop(crop, line.text, text_height, framing))
@@ -78,14 +78,6 @@ def capture_at(crop: np.ndarray, text_height: float, target: float) -> np.ndarra
     return cv2.resize(small, (cols, rows), interpolation=cv2.INTER_LINEAR)
 
 
-def _side_lengths(quad: np.ndarray) -> tuple[float, float]:
-    """Mean top/bottom length (the text's width) and mean left/right length (its height)."""
-    tl, tr, br, bl = quad
-    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
-    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
-    return float(width), float(height)
-
-
 def _warp(image: np.ndarray, image_to_crop: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.warpPerspective(image, geometry.to_cv(image_to_crop), (width, height),
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -107,29 +99,7 @@ def line_crop(image: np.ndarray, quad: np.ndarray, margin: float | Sequence[floa
         raise ValueError(f"margin must be one number >= 0 or four (left, top, right, bottom), got {margin}")
     if height is not None and height < 1:
         raise ValueError(f"height must be >= 1 px, got {height}")
-    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
-    text_width, text_height = _side_lengths(quad)
-    if text_width < 1e-3 or text_height < 1e-3:
-        raise ValueError(f"quad is degenerate (sides {text_width:.3g} x {text_height:.3g} px): {quad.tolist()}")
-
-    # The text's own frame: the text rectangle is [0, text_width] x [0, text_height].
-    text_rect = geometry.rect_quad(0, 0, text_width, text_height).astype(np.float32)
-    text_to_image = cv2.getPerspectiveTransform(text_rect, quad.astype(np.float32)).astype(np.float64)
-    left, top, right, bottom = (m * text_height for m in margins)
-    full_width, full_height = text_width + left + right, text_height + top + bottom
-    image_to_padded = geometry.translate(left, top) @ np.linalg.inv(text_to_image)
-
-    native_height = max(MIN_HEIGHT, round(full_height))
-    out_height = native_height if height is None else int(height)
-    out_width = max(1, round(full_width * out_height / full_height))
-    if out_height >= native_height:
-        return _warp(image, geometry.scale(out_width / full_width, out_height / full_height) @ image_to_padded,
-                     out_width, out_height)
-    # Shrinking: sample at the source resolution first, then average down (INTER_AREA) so thin strokes do not alias.
-    native_width = max(1, round(full_width))
-    native = _warp(image, geometry.scale(native_width / full_width, native_height / full_height) @ image_to_padded,
-                   native_width, native_height)
-    return cv2.resize(native, (out_width, out_height), interpolation=cv2.INTER_AREA)
+    return portable.rectified_crop(image, quad, margins, height, min_height=MIN_HEIGHT)
 
 
 def view(quad: np.ndarray, rotation: float, shear: Sequence[float]) -> np.ndarray:
@@ -148,7 +118,7 @@ def box_frame(quad: np.ndarray, margins: Sequence[float], rotation: float = 0.0,
     quad = np.asarray(quad, np.float64).reshape(4, 2)
     page_to_view = view(quad, rotation, shear)
     seen = geometry.apply(page_to_view, quad)
-    unit = _side_lengths(quad)[1]
+    unit = portable.quad_sides(quad)[1]
     left, top, right, bottom = (float(m) * unit for m in margins)
     x0, y0 = seen.min(axis=0) - (left, top)
     x1, y1 = seen.max(axis=0) + (right, bottom)

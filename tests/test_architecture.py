@@ -226,7 +226,7 @@ def test_one_top_level_package_and_no_trainers():
 
 def test_the_kit_carries_the_generated_copy_of_portable_byte_for_byte():
     """infer.py cannot import the package on a device: its preprocessing and box decoding are a generated copy
-    of train/portable.py (tools/vendor_kit.py), the code training, evaluation and parity run."""
+    of core/portable.py (tools/vendor_kit.py), the code training, evaluation and parity run."""
     sys.path.insert(0, str(REPO / "tools"))
     try:
         import vendor_kit
@@ -235,4 +235,4 @@ def test_the_kit_carries_the_generated_copy_of_portable_byte_for_byte():
     text = vendor_kit.KIT.read_text(encoding="utf-8")
     start, end = vendor_kit.kit_copy(text)
     assert text[start:end].encode() == vendor_kit.vendored_source().encode(), \
-        "jetson_kit/infer.py's copy of train/portable.py is stale: run python tools/vendor_kit.py"
+        "jetson_kit/infer.py's copy of core/portable.py is stale: run python tools/vendor_kit.py"

@@ -27,7 +27,7 @@ from synthtext_industrial.export.exporter import FORMATS, KIT, export_run, parse
 from synthtext_industrial.train.fit_recognizer import TrainSettings, train_recognizer
 from synthtext_industrial.train.runs import load_recognizer  # noqa: E402
 from synthtext_industrial.export.parity import FP32_LOGIT_TOLERANCE, eval_items, format_table, parity_report  # noqa: E402
-from synthtext_industrial.train.portable import preprocess  # noqa: E402
+from synthtext_industrial.core.portable import preprocess  # noqa: E402
 from synthtext_industrial.train.recognizer import RecognizerConfig, read_lines  # noqa: E402
 
 TINY = {"canvas": {"width": 320, "height": 160}, "typography": {"height_px": [24, 30]},

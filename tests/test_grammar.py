@@ -19,7 +19,7 @@ from synthtext_industrial.recipe import load_recipe
 from synthtext_industrial.stages.text import (FIELD, LITERAL, TextConfig, charset, check_digit, format_date,
                                               parse_template, sample_block)
 from synthtext_industrial.train.grammar import Grammar, GrammarTooLarge, compile_grammar, run_grammar
-from synthtext_industrial.train.portable import ctc_grammar_beam, decode_line, grammar_accepts, log_softmax
+from synthtext_industrial.core.portable import ctc_grammar_beam, decode_line, grammar_accepts, log_softmax
 
 from .conftest import BUNDLED_RECIPES, REPO
 

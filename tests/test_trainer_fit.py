@@ -102,7 +102,7 @@ def test_lmdb_and_tfrecord_give_the_same_training_batches(tiny_data, tmp_path, w
 def test_training_resizes_lines_as_inference_does(tiny_data):
     """Training batches hold exactly portable.preprocess's pixels, which predict, evaluate and exports feed the model."""
     from synthtext_industrial.train.lines import raw_lines, training_batches
-    from synthtext_industrial.train.portable import preprocess
+    from synthtext_industrial.core.portable import preprocess
     from synthtext_industrial.train.text import Charset
 
     lines = [(e["text"].numpy(), e["image"].numpy()) for e in raw_lines(tiny_data / "crops")][:6]

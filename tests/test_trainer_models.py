@@ -10,7 +10,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from synthtext_industrial.train.backbones import BACKBONES  # noqa: E402
-from synthtext_industrial.train.portable import preprocess  # noqa: E402
+from synthtext_industrial.core.portable import preprocess  # noqa: E402
 from synthtext_industrial.train.recognizer import (CONTRAST_FLOOR, CONTRAST_STD, RecognizerConfig,  # noqa: E402
                                                    build_recognizer, contrast_normalized)
 

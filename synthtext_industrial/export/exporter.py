@@ -88,7 +88,7 @@ def _recognizer_describe(config) -> dict:
 
     charset = Charset(config.charset)
     return {
-        **_image_input(config, "synthtext_industrial.train.portable.preprocess"),
+        **_image_input(config, "synthtext_industrial.core.portable.preprocess"),
         "output": {"name": "logits", "layout": "[batch, steps, classes]", "steps": config.sequence_length,
                    "classes": charset.num_classes, "activation": "none: logits (softmax gives probabilities)"},
         "decode": {"method": "ctc_greedy", "charset": config.charset, "blank_index": charset.blank,
@@ -147,7 +147,7 @@ def _spotter_describe(config) -> dict:
 
     charset = Charset(config.charset)
     rows, cols = config.map_shape
-    described = _image_input(config, "synthtext_industrial.train.portable.preprocess")
+    described = _image_input(config, "synthtext_industrial.core.portable.preprocess")
     described["preprocess"]["padding"] = (f"none outside the model: it zero-pads the input at the bottom/right to "
                                           f"{config.padded_height}x{config.padded_width} (multiples of 32) itself")
     return {
@@ -305,7 +305,7 @@ def _detector_describe(config) -> dict:
     from ..train.spotter import STRIDE
 
     rows, cols = config.map_shape
-    described = _image_input(config, "synthtext_industrial.train.portable.preprocess")
+    described = _image_input(config, "synthtext_industrial.core.portable.preprocess")
     described["preprocess"]["padding"] = (f"none outside the model: it zero-pads the input at the bottom/right to "
                                           f"{config.padded_height}x{config.padded_width} (multiples of 32) itself")
     return {
@@ -321,7 +321,7 @@ def _detector_describe(config) -> dict:
                              "nms_iou keeps the best box of each group as the score-weighted mean of the group's "
                              "boxes that read the same way; quads clockwise from the text's top-left as read",
                    "frame_quads": "multiply x by frame width / input width and y by frame height / input height",
-                   "reference": "synthtext_industrial.train.portable.decode_quads; jetson/infer.py: decode_quads "
+                   "reference": "synthtext_industrial.core.portable.decode_quads; jetson/infer.py: decode_quads "
                                 "(the same code)"},
     }
 
@@ -499,7 +499,7 @@ def _training_summary(run: Path) -> dict:
 
 def add_grammar(meta: dict, grammar) -> dict:
     """metadata.json's decode section with a grammar (train/grammar.py: Grammar) the device decodes with."""
-    from ..train.portable import GRAMMAR_BEAM_WIDTH
+    from ..core.portable import GRAMMAR_BEAM_WIDTH
 
     meta["decode"]["grammar"] = grammar.to_json()
     meta["decode"]["grammar_decode"] = {
@@ -510,7 +510,7 @@ def add_grammar(meta: dict, grammar) -> dict:
                 "accepting state; the line is rejected when there is none, or when it is less than min_ratio "
                 "times as probable as the best path",
         "confidence": "the labelling's probability (sum over the paths the beams kept)",
-        "reference": "synthtext_industrial.train.portable.decode_line; jetson/infer.py: decode_line (the same code)"}
+        "reference": "synthtext_industrial.core.portable.decode_line; jetson/infer.py: decode_line (the same code)"}
     return meta
 
 
@@ -609,7 +609,7 @@ def export_reader(reader: str | Path, out: str | Path, formats: Sequence[str] = 
     threshold, its recognizer, one metadata.json describing both (sections `detector`, `recognizer`, `reader`)
     and the Jetson kit, whose infer.py then reads whole frames. grammar: "reader" (default) the recognizer's
     recipes' grammar when reader.json's `grammar` is on (as load_reader decodes), a Grammar, or None."""
-    from ..train.portable import MIN_SIDE
+    from ..core.portable import MIN_SIDE
     from ..train.reader import READER_FILE, ReaderConfig, reader_grammar
 
     reader, out = Path(reader), Path(out)

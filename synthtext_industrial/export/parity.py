@@ -529,7 +529,7 @@ def parity_report(run: str | Path, export: str | Path, images: Sequence[np.ndarr
                   source: str = "", repeats: int = 200, log: Callable[[str], None] = print) -> dict:
     """Run the Keras model and every exported artefact on the same images; write and return EXPORT/report.json."""
     from .exporter import KINDS, artefact_path, size_bytes
-    from ..train.portable import preprocess
+    from ..core.portable import preprocess
     from ..train.text import accuracy
 
     run, export = Path(run), Path(export)

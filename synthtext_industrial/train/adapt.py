@@ -307,7 +307,7 @@ def adapt_batchnorm(run: str | Path, images: str | Path, out: str | Path, batch_
     import tensorflow as tf
 
     from .grammar import run_grammar
-    from .portable import preprocess
+    from ..core.portable import preprocess
     from .recognizer import read_lines
     from .runs import RunError, load_recognizer, run_kind
 

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import portable
+from ..core import portable
 from .spotter import STRIDE, PageModelConfig, fused_features, score_and_distances
 
 

@@ -12,7 +12,7 @@ What it accepts is a superset of what the sampler prints in two ways only: class
 character (the sampler skips a font's lookalikes), and a field used twice in one line is not tied to print the
 same value twice (lines on different rows are read apart anyway).
 
-`Grammar.to_json()` is what metadata.json carries and `train/portable.py` decodes with (`grammar_table`,
+`Grammar.to_json()` is what metadata.json carries and `core/portable.py` decodes with (`grammar_table`,
 `ctc_grammar_beam`), here and in the Jetson kit.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..stages.text import CLASS, FIELD, LITERAL, FieldSpec, TextConfig, format_date, parse_date_format, parse_template
-from .portable import grammar_table
+from ..core.portable import grammar_table
 
 GRAMMAR_FORMAT = 1
 MAX_STATES = 50_000  # any automaton built on the way; a recipe beyond this gets GrammarTooLarge

@@ -162,7 +162,7 @@ def training_batches(outs: Sequence[str | Path], charset: Charset, height: int, 
     encode = encode_texts(charset)
 
     def resize(image):  # the very function predict, evaluate and every export use: no train/serve skew
-        from .portable import preprocess
+        from ..core.portable import preprocess
 
         return preprocess(image, height, width, keep_ratio)
 

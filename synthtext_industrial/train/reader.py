@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from ..core.config import StrictModel
-from . import portable
+from ..core import portable
 from .runs import RunError, run_kind
 
 READER_FILE = "reader.json"

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from ..core.config import StrictModel
-from .portable import GRAMMAR_BEAM_WIDTH, decode_line, preprocess
+from ..core.portable import GRAMMAR_BEAM_WIDTH, decode_line, preprocess
 from .backbones import build_backbone, check_backbone, horizontal_stride
 from .text import Charset, ctc_beam, ctc_greedy
 

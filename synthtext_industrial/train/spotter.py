@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.config import StrictModel
-from . import portable
+from ..core import portable
 from .backbones import check_backbone
 from .text import Charset, ctc_greedy
 

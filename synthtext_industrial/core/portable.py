@@ -206,8 +206,8 @@ def rectified_crop(image: np.ndarray, quad: np.ndarray, margins=(0.15, 0.15, 0.1
     undoes rotation, perspective and upside-down text at once. Without `height` the crop keeps the source
     resolution (at least `min_height` rows); with it the crop is that tall, its width keeping the aspect ratio
     (sampled at the source resolution, then averaged down, so thin strokes do not alias). Outside the image the
-    border pixels repeat. crops.line_crop gives the same bytes (tests/test_export_reader.py); this copy is the one
-    the frame reader and the Jetson kit run."""
+    border pixels repeat. crops.line_crop (what datasets are cut with) calls this, so the frame reader and the
+    Jetson kit's copy cut lines exactly as training saw them."""
     quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
     text_width, text_height = quad_sides(quad)
     if text_width < 1e-3 or text_height < 1e-3:
