@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,9 @@ SOURCES = {  # set name -> (repository, pinned commit, licence as found in the r
                       "non-commercial research)"),
     "dotmatrix-pvc": ("LeoPits/OCR-Dot-matrix-text", "759fc6c204fb08c3ecb6ef93675e9fffd8b42a9c",
                       "none (no licence file): local evaluation only, never redistributed"),
+    "dotmatrix-meds": ("ameera3/OCR_Expiration_Date", "4b3c2351a83d0ffc7a6214a00af02882986e99d2",
+                       "none (no licence file; the README adds a U.S. export-control notice): local evaluation "
+                       "only, never redistributed"),
     "iiit5k-test": ("gsy-cv/IIIT5K", "3d361ac71f783af2f1af3f3e9185a06993d45e3d",
                     "none in the mirror; IIIT5K is released by IIIT Hyderabad for academic research: "
                     "local evaluation only"),
@@ -89,11 +93,11 @@ class SetWriter:
         cv2.imwrite(str(self.folder / relative), image)
         self.rows.append((relative, text))
 
-    def finish(self, name: str, scoring: dict, notes: str, skipped: dict[str, int]) -> None:
+    def finish(self, name: str, scoring: dict, notes: str, skipped: dict[str, int], extra: dict | None = None) -> None:
         repo, commit, licence = SOURCES[name]
         (self.folder / "labels.tsv").write_text("".join(f"{p}\t{t}\n" for p, t in self.rows), encoding="utf-8")
         meta = {"name": name, "source": f"https://github.com/{repo}", "commit": commit, "licence": licence,
-                "count": len(self.rows), "scoring": scoring, "notes": notes, "skipped": skipped}
+                "count": len(self.rows), "scoring": scoring, "notes": notes, "skipped": skipped, **(extra or {})}
         (self.folder / "set.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
                                               encoding="utf-8")
         contact_sheet([(self.folder / p, t) for p, t in self.rows], self.folder / "sheet.png")
@@ -304,6 +308,54 @@ def build_dotmatrix(gitdir: Path, out: Path) -> None:
                   "lines: a smoke test, not a measurement.", {})
 
 
+# ----------------------------------------------------------------------------- dot-matrix lot/expiry codes on medicine packs
+
+# Labels of the repository's ground truth that the crop contradicts: all 75 crops were compared with their labels on
+# contact sheets (300 px wide tiles) and 12 doubtful ones again at 1000 px. crop id -> (text as printed, why).
+MEDS_LABEL_FIXES: dict[str, tuple[str, str]] = {
+    "ex_41": ("G10088 08/2021", "ground truth says 02/2021; the crop shows 08/2021 (the same 8 glyph as in G10088)"),
+}
+
+
+def build_dotmatrix_meds(gitdir: Path, out: Path) -> None:
+    """75 one-line crops of dot-matrix lot/expiry codes with `ex_N-gt.txt` ground truth, from the repository's
+    Testing_Framework/images_processed.zip (read from the zip inside the git tree; nothing is unpacked on disk)."""
+    name = "dotmatrix-meds"
+    member = "Testing_Framework/images_processed.zip"
+    data = archive(gitdir, SOURCES[name][1], [member])[member]
+    writer, skipped = SetWriter(out, name), {"no ground truth": 0, "unreadable": 0}
+    fixed = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zipped:
+        names = set(zipped.namelist())
+        images = sorted((n for n in names if re.fullmatch(r"images_processed/ex_\d+\.png", n)),
+                        key=lambda n: int(re.search(r"\d+", Path(n).stem)[0]))
+        for path in images:
+            stem = Path(path).stem
+            truth = f"images_processed/{stem}-gt.txt"
+            if truth not in names:
+                skipped["no ground truth"] += 1
+                continue
+            text = " ".join(zipped.read(truth).decode("utf-8").split())
+            image = decode(zipped.read(path), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                skipped["unreadable"] += 1
+                continue
+            if stem in MEDS_LABEL_FIXES:
+                fixed[stem] = {"was": text, "now": MEDS_LABEL_FIXES[stem][0], "why": MEDS_LABEL_FIXES[stem][1]}
+                text = MEDS_LABEL_FIXES[stem][0]
+            writer.add(f"{int(stem[3:]):02d}", image, text)
+    writer.finish(name, {"ignore_case": True, "only": DIGITS + UPPER + ":.-/"},
+                  "75 crops, one line each, of real dot-matrix lot numbers, expiry dates and "
+                  "country-of-origin marks on medicine bottles and packs, photographed 'in the wild' for a "
+                  "paramedics' OCR project. The raw crops (Testing_Framework/images.zip) are over the snapshot's "
+                  "4 MiB limit; these are the repository's own processed versions of the same crops "
+                  "(images_processed.zip: grayscale, deskewed, most Otsu-binarised to black dots on white, "
+                  "370-2100 px wide). Label = the repository's ex_N-gt.txt (whitespace collapsed); labels "
+                  "contradicted by the crop are corrected (label_fixes; MEDS_LABEL_FIXES in build.py). Compared "
+                  "case-insensitively (one label is 'India') on letters, digits and ':.-/'; spaces and '#' are not "
+                  "scored.", skipped, {"label_fixes": fixed})
+
+
 # ----------------------------------------------------------------------------- IIIT5K
 
 def build_iiit5k(gitdir: Path, out: Path) -> None:
@@ -347,6 +399,7 @@ def build_meter_digits(gitdir: Path, out: Path) -> None:
 
 
 BUILDERS = {"fuelpump-7seg": build_fuelpump, "fuelpump-frames": build_fuelpump_frames, "plates-lprnet": build_plates, "dotmatrix-pvc": build_dotmatrix,
+            "dotmatrix-meds": build_dotmatrix_meds,
             "iiit5k-test": build_iiit5k, "meter-digits": build_meter_digits}
 
 
