@@ -42,6 +42,9 @@ SOURCES = {  # set name -> (repository, pinned commit, licence as found in the r
     "dotmatrix-meds": ("ameera3/OCR_Expiration_Date", "4b3c2351a83d0ffc7a6214a00af02882986e99d2",
                        "none (no licence file; the README adds a U.S. export-control notice): local evaluation "
                        "only, never redistributed"),
+    "datecode-photos": ("MonaKhaled10/Expiration-Date-Recognition", "34d32afa5c14f7b2525ff6cd265697bc447f4de8",
+                        "none (no licence file; the photos look like ExpDate's, Seker & Ahn, released for research): "
+                        "local evaluation only, never redistributed"),
     "iiit5k-test": ("gsy-cv/IIIT5K", "3d361ac71f783af2f1af3f3e9185a06993d45e3d",
                     "none in the mirror; IIIT5K is released by IIIT Hyderabad for academic research: "
                     "local evaluation only"),
@@ -356,6 +359,36 @@ def build_dotmatrix_meds(gitdir: Path, out: Path) -> None:
                   "scored.", skipped, {"label_fixes": fixed})
 
 
+# ----------------------------------------------------------------------------- printed date/lot codes in phone photos
+
+DATECODE_LINES = Path(__file__).resolve().parent / "datecode_photos.tsv"
+
+
+def build_datecode_photos(gitdir: Path, out: Path) -> None:
+    """Lines cut from the repository's 36 Test-images (phone photos of food packs); quads and texts from
+    datecode_photos.tsv beside this file (texts transcribed by hand, see README)."""
+    name = "datecode-photos"
+    lines = [row.split("\t") for row in DATECODE_LINES.read_text(encoding="utf-8").splitlines()
+             if row and not row.startswith("#")]
+    photos = archive(gitdir, SOURCES[name][1], sorted({photo for photo, *_ in lines}))
+    writer, count = SetWriter(out, name), {}
+    for photo, quad, _, text in lines:
+        stem = Path(photo).stem
+        count[stem] = count.get(stem, 0) + 1
+        corners = np.float32([float(v) for v in quad.split()]).reshape(4, 2)
+        writer.add(f"{stem}_{count[stem]}", warp_quad(decode(photos[photo]), corners, pad=0.15), text)
+    writer.finish(name, {"ignore_case": True, "only": DIGITS + UPPER + ":/-"},
+                  "Phone photos (700-2300 px, colour) of food packs in shops, hand-held, with variable data "
+                  "printed on: dot-matrix inkjet dates and lot codes mostly, some thermal-transfer or embossed "
+                  f"ones. {len(lines)} lines from all 36 of the repository's Test-images, cut upright with 15% "
+                  "padding; the repository has no labels: the texts were transcribed by hand from the photos and "
+                  "the quads proposed by RapidOCR's PP-OCR detector (three drawn by hand), all in "
+                  "datecode_photos.tsv. Lines whose characters could not be read for sure (O or 0, G or 6, "
+                  "occluded) were left out. Compared case-insensitively on letters, digits and ':/-': spaces, "
+                  "'.' and ',' (date separators printed as one dot or a two-dot comma), brackets and Korean "
+                  "(까지 'until') are not scored.", {})
+
+
 # ----------------------------------------------------------------------------- IIIT5K
 
 def build_iiit5k(gitdir: Path, out: Path) -> None:
@@ -399,7 +432,7 @@ def build_meter_digits(gitdir: Path, out: Path) -> None:
 
 
 BUILDERS = {"fuelpump-7seg": build_fuelpump, "fuelpump-frames": build_fuelpump_frames, "plates-lprnet": build_plates, "dotmatrix-pvc": build_dotmatrix,
-            "dotmatrix-meds": build_dotmatrix_meds,
+            "dotmatrix-meds": build_dotmatrix_meds, "datecode-photos": build_datecode_photos,
             "iiit5k-test": build_iiit5k, "meter-digits": build_meter_digits}
 
 
