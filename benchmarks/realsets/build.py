@@ -382,8 +382,8 @@ def build_datecode_photos(gitdir: Path, out: Path) -> None:
                   "printed on: dot-matrix inkjet dates and lot codes mostly, some thermal-transfer or embossed "
                   f"ones. {len(lines)} lines from all 36 of the repository's Test-images, cut upright with 15% "
                   "padding; the repository has no labels: the texts were transcribed by hand from the photos and "
-                  "the quads proposed by RapidOCR's PP-OCR detector (three drawn by hand), all in "
-                  "datecode_photos.tsv. Lines whose characters could not be read for sure (O or 0, G or 6, "
+                  "the quads proposed by RapidOCR's PP-OCR detector (four drawn and one moved by hand, two joined "
+                  "from its word boxes), all in datecode_photos.tsv. Lines whose characters could not be read for sure (O or 0, G or 6, "
                   "occluded) were left out. Compared case-insensitively on letters, digits and ':/-': spaces, "
                   "'.' and ',' (date separators printed as one dot or a two-dot comma), brackets and Korean "
                   "(까지 'until') are not scored.", {})
