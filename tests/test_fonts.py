@@ -74,6 +74,32 @@ def test_dot_matrix_glyph_matches_its_table_and_is_deterministic():
     assert count - 1 == len(table.dots["8"]), "one ink blob per dot of the table"
 
 
+@pytest.mark.parametrize("bitmap", ["5x8", "6x12", "7x13", "9x15"])
+def test_a_footless_1_keeps_its_flag_and_stem_and_drops_the_foot(bitmap):
+    import cv2
+
+    plain = DotMatrixSource(bitmap=bitmap, missing_dots=(0, 0), jitter=(0, 0), smear=(0, 0), ink_spread=(0, 0),
+                            dot_diameter=(0.6, 0.6))
+    footless = plain.model_copy(update={"footless_1": 1.0})
+    style = sample_dot_style(footless, np.random.default_rng(0))
+    assert style["footless_1"] and not sample_dot_style(plain, np.random.default_rng(0))["footless_1"]
+    table = load_table(bitmap)
+    dots = table.dots["1"]
+    bottom = dots[:, 0] == dots[:, 0].max()
+    assert bottom.sum() > 1, "the table's 1 has a foot"
+    with_foot = dot_glyph("1", 40, dict(style, footless_1=False), np.random.default_rng(5)).bitmap
+    without = dot_glyph("1", 40, style, np.random.default_rng(5)).bitmap
+    count, _labels = cv2.connectedComponents((without > 64).astype(np.uint8))
+    assert count - 1 == len(dots) - bottom.sum() + 1, "every dot but the foot's outer ones"
+    assert without.shape[0] == with_foot.shape[0] and without.shape[1] < with_foot.shape[1]
+    # the bottom row of ink is one dot wide: the stem
+    last = (without[-max(2, without.shape[0] // 20):] > 64).any(axis=0)
+    assert last.sum() < 40 / table.cap_rows * 1.2
+    for other in "7I":  # other characters are drawn as before
+        assert np.array_equal(dot_glyph(other, 40, style, np.random.default_rng(5)).bitmap,
+                              dot_glyph(other, 40, dict(style, footless_1=False), np.random.default_rng(5)).bitmap)
+
+
 def test_dot_dropout_never_erases_a_character():
     source = DotMatrixSource(bitmap="5x8", missing_dots=(0.5, 0.5))
     rng = np.random.default_rng(0)

@@ -66,6 +66,9 @@ class DotMatrixSource(StrictModel):
     lookalikes: list[str] = Field(
         ["0O"], description="groups of characters drawn alike apart from width, the one to keep first: in "
                             "every table O is 0 one dot wider")
+    footless_1: float = Field(
+        0.0, ge=0.0, le=1.0, description="chance per block that 1 is printed as a flag and a stem without its "
+                                         "foot, as many coders' fonts print it (the tables draw a foot)")
 
     @field_validator("lookalikes")
     @classmethod
@@ -86,6 +89,8 @@ def sample_dot_style(source: DotMatrixSource, rng: np.random.Generator) -> dict:
         "ink_spread": uniform(rng, source.ink_spread),
         "missing_dots": uniform(rng, source.missing_dots),
         "smear": uniform(rng, source.smear),
+        # drawn only when asked for, so recipes without it keep their random streams (and pages)
+        "footless_1": bool(source.footless_1 > 0 and rng.random() < source.footless_1),
     }
 
 
@@ -105,6 +110,15 @@ def _draw_dot(canvas: np.ndarray, cx: float, cy: float, diameter: float, roundne
             cv2.circle(canvas, (round(px), round(py)), r, 255, -1)
 
 
+def footless(dots: np.ndarray) -> np.ndarray:
+    """A glyph's dots [(row, col)] without its foot: of the bottom row only the stem's dot (the column with most
+    dots) stays. For 1 this leaves the flag and the stem."""
+    columns, counts = np.unique(dots[:, 1], return_counts=True)
+    stem = columns[np.argmax(counts)]
+    bottom = dots[:, 0] == dots[:, 0].max()
+    return dots[~bottom | (dots[:, 1] == stem)]
+
+
 def dot_glyph(char: str, height_px: float, style: dict, rng: np.random.Generator, aspect: float = 1.0) -> Glyph:
     """Render one character as dots; `height_px` is the capital height (dot rows times pitch).
 
@@ -116,6 +130,8 @@ def dot_glyph(char: str, height_px: float, style: dict, rng: np.random.Generator
     dots = table.dots.get(char)
     if dots is None or len(dots) == 0:
         return Glyph(np.zeros((0, 0), np.uint8), 0, 0, advance)
+    if char == "1" and style.get("footless_1"):
+        dots = footless(dots)
     keep = rng.random(len(dots)) >= style["missing_dots"]
     if not keep.any():
         keep[int(rng.integers(len(dots)))] = True  # a character never vanishes entirely
