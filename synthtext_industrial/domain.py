@@ -231,6 +231,16 @@ def fitted_fields(recipe: Recipe, real: list[dict], syn: list[dict],
             why = "real noise p5-p95"
         why += f"; p: share of real crops with noise over {NOISY:g} gray level"
         out["effects.noise"] = (old, new, why)
+    fill_r, fill_s = column(real, "fill"), column(syn, "fill")
+    if fill_r.size and fill_s.size and recipe.crops.window < 1:
+        # margin_y is drawn per side in line heights, so the margins above and below add up to 1 / fill - 1
+        # line heights; each side takes half of the real - synthetic difference of that sum.
+        r5, r95 = quantiles(1 / np.clip(fill_r, 0.05, 1) - 1, (5, 95))
+        s5, s95 = quantiles(1 / np.clip(fill_s, 0.05, 1) - 1, (5, 95))
+        old = recipe.crops.margin_y
+        out["crops.margin_y"] = (list(old), _range(old[0] + (r5 - s5) / 2, old[1] + (r95 - s95) / 2, 0, 5, 2),
+                                 "each side moved by half the real - synthetic margins above and below the text "
+                                 "(1 / fill - 1 line heights) at p5 and p95")
     blocky = column(real, "blockiness")
     if blocky.size:
         out["effects.jpeg.p"] = (recipe.effects.jpeg.p, round(float(np.mean(blocky > BLOCKY)), 2),

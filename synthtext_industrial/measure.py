@@ -244,6 +244,7 @@ def blockiness(img: np.ndarray) -> float:
 
 MEASURES = {  # name: (what, unit) in table order
     "text_height": ("text height", "px"),
+    "fill": ("text height / crop height", "ratio"),
     "stroke_width": ("stroke width", "px"),
     "contrast": ("text/ground contrast", "gray levels"),
     "polarity": ("polarity (+1 dark on light, -1 light on dark)", ""),
@@ -296,6 +297,7 @@ def measure_crop(img: np.ndarray) -> dict[str, float]:
     height = text_height(sharp)
     return {
         "text_height": height,
+        "fill": height / img.shape[0],  # a recognizer resizes the crop's height: this is the text's share of it
         "stroke_width": stroke_width(sharp),
         "contrast": abs(ground_level - ink_level),
         "polarity": 1.0 if ink.dark else -1.0,

@@ -102,9 +102,28 @@ def test_fit_writes_a_recipe_whose_ranges_cover_the_real_crops(real_folder, writ
     blur = fitted.effects.blur  # sigma 2, found through the fit's own renders (the measure alone reads ~1.5)
     assert blur.p >= 0.9 and blur.sigma[0] <= 2.3 and blur.sigma[1] >= 1.7, blur
     assert fitted.colour.polarity.light_on_dark == 0
+    lo, hi = fitted.crops.margin_y  # both framed alike: the margins stay where they were
+    assert abs(lo - 0.3) <= 0.15 and abs(hi - 0.5) <= 0.15, (lo, hi)
     # the fitted recipe's crops are closer to the real ones than the recipe's it started from
     assert report.fitted_gap < report.gap
     assert abs(np.median(column(report.fitted, "text_height")) - np.median(column(report.real, "text_height"))) < 2.5
+
+
+def test_fit_finds_how_loosely_the_real_crops_are_framed(write_recipe, tmp_path):
+    """Real crops cut with 1.0-1.5 line heights above and below the text; the recipe starts at 0.3-0.5."""
+    loose = PLAIN.format(name="loose", height="[30, 34]").replace("margin_y: [0.3, 0.5]", "margin_y: [1.0, 1.5]")
+    real = tmp_path / "real"
+    real.mkdir()
+    for i, (crop, _n, _s) in enumerate(recipe_crops(load_recipe(write_recipe(loose, "loose.yaml")), 20, seed=5)):
+        cv2.imwrite(str(real / f"{i:03d}.png"), crop)
+    start = load_recipe(write_recipe(PLAIN.format(name="tight", height="[30, 34]"), "tight.yaml"))
+    report = fit(real, start, tmp_path / "out", pages=20, seed=3)
+    lo, hi = load_recipe(tmp_path / "out" / "fitted.yaml").crops.margin_y
+    assert 0.75 <= lo <= 1.3 and 1.2 <= hi <= 1.8, (lo, hi)
+    fill = {name: np.median(column(rows, "fill")) for name, rows in
+            (("real", report.real), ("start", report.synthetic), ("fitted", report.fitted))}
+    assert fill["real"] < 0.4 < fill["start"], fill  # 1 / (1 + 2.5) against 1 / (1 + 0.8)
+    assert abs(fill["fitted"] - fill["real"]) < 0.05, fill
 
 
 def test_gap_is_about_zero_for_one_distribution_and_grows_with_a_shift():
