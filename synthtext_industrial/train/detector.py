@@ -28,7 +28,7 @@ class DetectorConfig(PageModelConfig):
     score_threshold: float = 0.7
     nms_iou: float = 0.3
     shrink: float = 0.25  # score map positives: the rotated box shrunk by this share of its height on every side
-    angle_weight: float = 10.0  # weight of the direction loss 1 - cos(angle error) (EAST's lambda_theta)
+    angle_weight: float = 10.0  # weight of the direction loss |angle error| in radians (EAST's lambda_theta)
 
     def validate(self) -> None:
         self.check_input()
