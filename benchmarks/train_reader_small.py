@@ -6,12 +6,13 @@ Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_reader_small.py [--pages 15
 Steps: generate `--pages` pages of the recipe (pages and line crops, seed 0) for training, 60 pages (seed 1) for
 validation, `--test-pages` (seed 2) written as frames with labels.jsonl; train the detector (`train detector`) and
 the recognizer (`train recognizer`, on the training pages' crops) each within its budget; make a reader of the two
-(it cuts its detections with the recognizer's mean training margins). A detector's line ends land a third of a
-line height off either way, so a recognizer trained on tight crops loses end characters: unless the recipe frames
-its own crops (a `crops` section), they are cut as a detector's are (DETECTOR_FRAMING; `--tight-crops` keeps
-0.15 line heights on every side). The pages are the same either way: framing has its own random stream.
-and evaluate it on the test frames (`evaluate READER --frames`): detection P/R/F1 at polygon IoU 0.5, end-to-end
-F1 with exact strings. With `--spotter RUN` (a spotter trained on the same recipe, e.g. by
+(it cuts its detections with the recognizer's mean training margins) and evaluate it on the test frames
+(`evaluate READER --frames`): detection P/R/F1 at polygon IoU 0.5, end-to-end F1 with exact strings.
+
+A detector's line ends land a fraction of a line height off either way, so a recognizer trained on tight crops
+loses end characters: unless the recipe frames its own crops (a `crops` section), the training crops are cut as a
+detector's are (DETECTOR_FRAMING; `--tight-crops` keeps 0.15 line heights on every side). The pages are the same
+either way: framing has its own random stream. With `--spotter RUN` (a spotter trained on the same recipe, e.g. by
 train_spotter_small.py), the spotter alone and a reader on the spotter's detection head are scored on the same
 frames, for the comparison table of docs/reader.md.
 """

@@ -79,6 +79,26 @@ def test_decoding_merges_noisy_votes_and_drops_low_scores():
     assert np.abs(quads[0] - truth[0]).max() < 1.5
 
 
+def test_line_ends_come_from_the_cells_near_them():
+    # cells far from an end regress it short (as a trunk that cannot see that far does); the cells near it are right
+    config = DetectorConfig(height=240, width=320)
+    truth = rotated_quad(160, 120, 280, 24, 8)[None]
+    score, geometry, direction = encode_targets(truth, config)
+    height = 24.0
+    biased = geometry.copy()
+    for side in (1, 3):  # left, right
+        far = biased[..., side] > 2 * height
+        biased[..., side][far] -= 0.25 * (biased[..., side][far] - 2 * height)
+    quads, _ = decode_quads(score, biased, direction, threshold=0.5, nms_iou=0.3)
+    assert len(quads) == 1
+    u = truth[0, 1] - truth[0, 0]
+    u /= np.linalg.norm(u)
+    ends = [(quads[0][0] + quads[0][3]) / 2 @ u, (quads[0][1] + quads[0][2]) / 2 @ u]
+    true_ends = [(truth[0, 0] + truth[0, 3]) / 2 @ u, (truth[0, 1] + truth[0, 2]) / 2 @ u]
+    # a plain mean of the cells' boxes cuts each end by 24 px here, weights of 1 / distance by 12
+    assert np.abs(np.subtract(ends, true_ends)).max() < 0.15 * height
+
+
 def page_with_a_line(degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(upright page, its line quad, the page turned by `degrees` about its centre, the line's quad there): a
     640x480 frame with one line of text."""

@@ -101,6 +101,37 @@ def convex_iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+END_WEIGHT_POWER = 3  # how fast a cell's say in a line end falls with its distance to it: 1, 2, 3, 4, 8 measured
+
+
+def merge_rboxes(centres: np.ndarray, distances: np.ndarray, directions: np.ndarray,
+                 scores: np.ndarray) -> np.ndarray:
+    """One quad [4, 2] (clockwise from the text's top-left as read) from the rotated boxes that cells of one line
+    predict: centres [N, 2], distances [N, 4] to top, left, bottom, right, directions [N, 2], scores [N].
+
+    The reading direction is the score-weighted mean of the cells'. Each side is placed where the cells put it,
+    weighted by score; the left and right ends are weighted also by (line height / the distance the cell regressed
+    to that end) ** END_WEIGHT_POWER, capped at 1: a cell in the middle of a long line sees its ends from far off,
+    or not at all, while the cells near an end see it (AdvancedEAST's head and tail cells, in a weighted form).
+    On default.yaml test frames this halved the line-end error of a plain mean at p90 (0.52 -> 0.32 line heights)
+    and lifted end-to-end F1 from 0.80 to 0.85 (docs/reader.md). One cell gives its own box back."""
+    s = np.asarray(scores, np.float64).reshape(-1)
+    d = np.asarray(distances, np.float64).reshape(-1, 4)
+    u = (np.asarray(directions, np.float64).reshape(-1, 2) * s[:, None]).sum(axis=0)
+    u = u / max(float(np.linalg.norm(u)), 1e-9)
+    v = np.array([-u[1], u[0]])
+    c = np.asarray(centres, np.float64).reshape(-1, 2)
+    along, down = c @ u, c @ v
+    height = max(float(((d[:, 0] + d[:, 2]) * s).sum() / s.sum()), 1e-6)
+    w_left = s * (height / np.maximum(d[:, 1], height)) ** END_WEIGHT_POWER
+    w_right = s * (height / np.maximum(d[:, 3], height)) ** END_WEIGHT_POWER
+    left = float(((along - d[:, 1]) * w_left).sum() / w_left.sum())
+    right = float(((along + d[:, 3]) * w_right).sum() / w_right.sum())
+    top = float(((down - d[:, 0]) * s).sum() / s.sum())
+    bottom = float(((down + d[:, 2]) * s).sum() / s.sum())
+    return np.stack([left * u + top * v, right * u + top * v, right * u + bottom * v, left * u + bottom * v])
+
+
 def decode_quads(score: np.ndarray, geometry: np.ndarray, direction: np.ndarray, threshold: float,
                  nms_iou: float, stride: int = 4, max_candidates: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """(quads [K, 4, 2] in input pixels, clockwise from the text's top-left as read, scores [K]) of one image's
@@ -108,9 +139,9 @@ def decode_quads(score: np.ndarray, geometry: np.ndarray, direction: np.ndarray,
     bottom, right) and direction [h, w, 2] (cos, sin of the reading direction: any angle).
 
     Every cell above `threshold` restores its rotated box (rbox_quads); non-maximum suppression on polygon IoU
-    keeps the best-scoring box of each overlapping group and replaces it by the score-weighted mean of the corners
-    of the group's boxes that read the same way (within 90 degrees: EAST's locality-aware merge; per-cell boxes
-    are noisy, their mean is not)."""
+    groups overlapping boxes around the best-scoring one, and the group's boxes that read the same way (within 90
+    degrees) are merged into one rotated box (merge_rboxes: EAST's locality-aware merge, with each end taken
+    mostly from the cells near it)."""
     score = np.asarray(score).reshape(score.shape[0], score.shape[1])
     r, c = np.nonzero(score > threshold)
     if r.size == 0:
@@ -132,8 +163,8 @@ def decode_quads(score: np.ndarray, geometry: np.ndarray, direction: np.ndarray,
         group[near[[convex_iou(candidates[k], candidates[j]) > nms_iou for j in near]]] = True
         group[k] = True
         same_way = group & (directions @ directions[k] > 0)
-        weights = s[same_way][:, None, None]
-        quads.append((candidates[same_way] * weights).sum(axis=0) / weights.sum())
+        quads.append(merge_rboxes(centres[same_way], np.asarray(geometry)[r[same_way], c[same_way]],
+                                  directions[same_way], s[same_way]))
         scores.append(float(s[same_way].mean()))
         alive &= ~group
     return np.asarray(quads, np.float32).reshape(-1, 4, 2), np.asarray(scores, np.float32)
