@@ -245,6 +245,10 @@ def main() -> None:
         fitted = work / "fit" / "fitted.yaml"
         if not fitted.exists():
             fit(args.real / "images", recipe, work / "fit", pages=200)
+        fit_report = json.loads((work / "fit" / "report.json").read_text(encoding="utf-8"))
+        print(f"fit: domain gap recipe {fit_report['gap_mmd2']:.4f}, fitted {fit_report['fitted_gap_mmd2']:.4f}"
+              + ("" if fit_report["fitted_gap_mmd2"] < fit_report["gap_mmd2"] else
+                 " (the fitted recipe is NOT closer to the real crops; trained on it anyway, as asked)"))
         recipe = load_recipe(fitted)
     print(f"recipe {recipe.source}; real set {args.real} ({len(rows)} images; scoring: {rule.describe()}); "
           f"{os.cpu_count()} CPU cores")

@@ -1,6 +1,8 @@
 """`fit`: the measures recover known rendering parameters, the fitted recipe covers them, the gap ranks sets."""
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from synthtext_industrial.cli import main
-from synthtext_industrial.domain import column, fit, recipe_crops
+from synthtext_industrial.domain import column, fit, gap_verdict, recipe_crops
 from synthtext_industrial.measure import gap_score, measure_crop
 from synthtext_industrial.recipe import load_recipe
 
@@ -106,6 +108,8 @@ def test_fit_writes_a_recipe_whose_ranges_cover_the_real_crops(real_folder, writ
     assert abs(lo - 0.3) <= 0.15 and abs(hi - 0.5) <= 0.15, (lo, hi)
     # the fitted recipe's crops are closer to the real ones than the recipe's it started from
     assert report.fitted_gap < report.gap
+    assert not any("NOT closer" in n for n in report.notes)
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["fitted_closer"] is True
     assert abs(np.median(column(report.fitted, "text_height")) - np.median(column(report.real, "text_height"))) < 2.5
 
 
@@ -124,6 +128,12 @@ def test_fit_finds_how_loosely_the_real_crops_are_framed(write_recipe, tmp_path)
             (("real", report.real), ("start", report.synthetic), ("fitted", report.fitted))}
     assert fill["real"] < 0.4 < fill["start"], fill  # 1 / (1 + 2.5) against 1 / (1 + 0.8)
     assert abs(fill["fitted"] - fill["real"]) < 0.05, fill
+
+
+def test_a_fit_that_moves_away_from_the_real_crops_says_so():
+    assert gap_verdict(0.77, 0.70, "recipes/inkjet-dotmatrix.yaml") is None
+    note = gap_verdict(0.77, 0.795, "recipes/inkjet-dotmatrix.yaml")
+    assert "NOT closer" in note and "inkjet-dotmatrix.yaml" in note and "0.7950" in note and "0.7700" in note
 
 
 def test_gap_is_about_zero_for_one_distribution_and_grows_with_a_shift():
