@@ -15,20 +15,22 @@ ALL = {"label": 1.0, "barcodes": [1, 3], "matrix_codes": [1, 2], "clutter": [4, 
 CROWDED = {"barcodes": [3, 5], "matrix_codes": [2, 3], "clutter": [25, 35], "clutter_height_px": [8, 40]}
 
 
-def _with(name: str, context: dict | None, quiet: bool = False, **canvas):
+def _with(name: str, context: dict | None, quiet: bool = False, text_scale: float = 1.0, **canvas):
     spec = load_recipe(name).model_dump(mode="json")
     spec["context"] = context or {}
     spec["canvas"].update(canvas)
+    # on a half-size page, text_scale 0.5 keeps the recipe's proportions (its long date-code prefixes fit)
+    spec["typography"]["height_px"] = [h * text_scale for h in spec["typography"]["height_px"]]
     if quiet:
         spec["effects"] = QUIET
         spec["colour"]["min_legibility"] = 0
     return recipe_from_dict(spec)
 
 
-def _off_and_on(name: str, context: dict, pages: int):
+def _off_and_on(name: str, context: dict, pages: int, text_scale: float = 1.0):
     """(index, page without context, the same page with it) on quiet 800x600 pages of a bundled recipe."""
-    off = _with(name, None, quiet=True, width=800, height=600)
-    on = _with(name, context, quiet=True, width=800, height=600)
+    off = _with(name, None, quiet=True, text_scale=text_scale, width=800, height=600)
+    on = _with(name, context, quiet=True, text_scale=text_scale, width=800, height=600)
     for index in range(pages):
         yield index, render_sample(off, 0, index), render_sample(on, 0, index)
 
@@ -94,7 +96,7 @@ def test_the_keep_out_check_fails_when_clutter_is_let_near_the_lines():
 
 def test_labels_change_the_page_only_under_themselves_near_the_lines():
     labels = 0
-    for index, a, b in _off_and_on("inkjet-dotmatrix", {**CROWDED, "label": 1.0}, 20):
+    for index, a, b in _off_and_on("inkjet-dotmatrix", {**CROWDED, "label": 1.0}, 20, text_scale=0.5):
         labels += sum(1 for block in b.records["blocks"] if block.get("label"))
         stray = (a.image != b.image) & _grown(a, 1.0) & ~_under_labels(b)
         assert not stray.any(), f"sample {index}: context near a line outside its label"

@@ -19,7 +19,10 @@ ALWAYS = {"cylinder": 1.0, "axis": {"vertical": 1, "horizontal": 1}, "radius": [
 def _curved(name: str, **canvas):
     spec = load_recipe(name).model_dump(mode="json")
     spec["surface"] = ALWAYS
+    scale = canvas.get("width", spec["canvas"]["width"]) / spec["canvas"]["width"]
     spec["canvas"].update(canvas)
+    # a smaller page keeps the recipe's proportions: its text shrinks with it (long date-code prefixes fit)
+    spec["typography"]["height_px"] = [h * scale for h in spec["typography"]["height_px"]]
     return recipe_from_dict(spec)
 
 

@@ -42,12 +42,12 @@ TINY = {"canvas": {"width": 320, "height": 240}, "typography": {"height_px": [36
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A detector trained 400 steps (it finds most lines of its pages) and a recognizer 300 steps (it reads some
-    digits) on 16 tiny pages of rotated codes, a reader on both with a low threshold, exported to every format,
+    digits) on 32 tiny pages of rotated codes (16 left it finding lines on 1 of 6 frames), a reader on both with a low threshold, exported to every format,
     with the frame parity on 6 other pages."""
     root = tmp_path_factory.mktemp("reader_export")
     (root / "tiny.yaml").write_text(yaml.safe_dump(TINY), encoding="utf-8")
     recipe = load_recipe(root / "tiny.yaml")
-    generate(recipe, root / "train", n=16, seed=0, shard_size=16, workers=1)
+    generate(recipe, root / "train", n=32, seed=0, shard_size=32, workers=1)
     generate(recipe, root / "val", n=6, seed=1, shard_size=6, workers=1, with_crops=False)
     train_detector([root / "train"], root / "detector",
                    DetectorConfig(height=120, width=160, fusion_channels=16, score_threshold=0.5),
