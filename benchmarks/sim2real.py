@@ -240,15 +240,17 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(args.recipe)
     if args.fit:  # the images folder only: labels.tsv and the labelled sheet stay unread
-        from synthtext_industrial.domain import fit
+        from synthtext_industrial.domain import fit, gap_verdict
 
         fitted = work / "fit" / "fitted.yaml"
         if not fitted.exists():
             fit(args.real / "images", recipe, work / "fit", pages=200)
         fit_report = json.loads((work / "fit" / "report.json").read_text(encoding="utf-8"))
-        print(f"fit: domain gap recipe {fit_report['gap_mmd2']:.4f}, fitted {fit_report['fitted_gap_mmd2']:.4f}"
-              + ("" if fit_report["fitted_gap_mmd2"] < fit_report["gap_mmd2"] else
-                 " (the fitted recipe is NOT closer to the real crops; trained on it anyway, as asked)"))
+        gap, fitted_gap = fit_report["gap_mmd2"], fit_report["fitted_gap_mmd2"]
+        print(f"fit: domain gap recipe {gap:.4f}, fitted {fitted_gap:.4f}")
+        verdict = gap_verdict(gap, fitted_gap, str(recipe.source))
+        if verdict:
+            print(f"fit: {verdict}; trained on it anyway, as asked")
         recipe = load_recipe(fitted)
     print(f"recipe {recipe.source}; real set {args.real} ({len(rows)} images; scoring: {rule.describe()}); "
           f"{os.cpu_count()} CPU cores")

@@ -233,7 +233,8 @@ def decode_quads(score: np.ndarray, geometry: np.ndarray, direction: np.ndarray,
     r, c, s = r[order], c[order], s[order]
     centres = np.stack([(c + 0.5) * stride, (r + 0.5) * stride], axis=1)
     directions = np.asarray(direction, np.float64)[r, c]
-    candidates = rbox_quads(centres, np.asarray(geometry)[r, c], directions)
+    distances = np.asarray(geometry, np.float64)[r, c]
+    candidates = rbox_quads(centres, distances, directions)
     bounds = np.concatenate([candidates.min(axis=1), candidates.max(axis=1)], axis=1)
     alive = np.ones(len(s), bool)
     quads, scores = [], []
@@ -245,8 +246,7 @@ def decode_quads(score: np.ndarray, geometry: np.ndarray, direction: np.ndarray,
         group[near[[convex_iou(candidates[k], candidates[j]) > nms_iou for j in near]]] = True
         group[k] = True
         same_way = group & (directions @ directions[k] > 0)
-        quads.append(merge_rboxes(centres[same_way], np.asarray(geometry)[r[same_way], c[same_way]],
-                                  directions[same_way], s[same_way]))
+        quads.append(merge_rboxes(centres[same_way], distances[same_way], directions[same_way], s[same_way]))
         scores.append(float(s[same_way].mean()))
         alive &= ~group
     return np.asarray(quads, np.float32).reshape(-1, 4, 2), np.asarray(scores, np.float32)
