@@ -19,6 +19,7 @@ frames, for the comparison table of docs/reader.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -134,6 +135,15 @@ def main() -> None:
     for name, (score, rate) in rows:
         print(f"{name:48} {score.precision:7.4f} {score.recall:7.4f} {score.f1:7.4f} {score.e2e_f1:7.4f} "
               f"{score.string_accuracy:7.4f} {rate:8.1f}")
+    report = {"recipe": str(recipe.source), "pages": args.pages, "test_pages": len(truths),
+              "detector_input": [args.width, args.height], "cpu_cores": os.cpu_count(),
+              "detector_minutes": round(detector_seconds / 60, 2),
+              "recognizer_minutes": round(recognizer_seconds / 60, 2),
+              "detector_best_val_f1": best["f1"],
+              "recognizer_best_val_string_accuracy": recognizer["best"]["string_accuracy"],
+              "rows": [{"name": name, **score.as_dict(), "frames_per_s": rate} for name, (score, rate) in rows]}
+    (work / "summary.json").write_text(json.dumps(report, indent=1))
+    print(f"summary: {work / 'summary.json'}")
 
 
 def _score(evaluate_frames, read, truths, out):
