@@ -1,7 +1,7 @@
 """Train a frame reader on CPU within a time budget: the oriented detector and the line recognizer, then score the
 reader on synthetic test pages as frames, next to a spotter's figures on the same frames.
 
-Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_reader_small.py [--pages 4000] [--detector-minutes 20]
+Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_reader_small.py [--pages 8000] [--detector-minutes 20]
       [--recognizer-minutes 15] [--width 400 --height 300] [--spotter RUN] [--work /tmp/reader-bench]
 Steps: generate `--pages` pages of the recipe (pages and line crops, seed 0) for training, 60 pages (seed 1) for
 validation, `--test-pages` (seed 2) written as frames with labels.jsonl; train the detector (`train detector`) and
@@ -50,8 +50,9 @@ def framed_like_a_detector(recipe):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="default")
-    parser.add_argument("--pages", type=int, default=4000,
-                        help="training pages (about 2 lines each; 1500 read 0.85, 4000 0.88 e2e F1, ~3 min to make)")
+    parser.add_argument("--pages", type=int, default=8000,
+                        help="training pages (about 2 lines each; 1500 read 0.85, 4000 0.88, 8000 0.89 e2e F1; "
+                             "8000 take 5.4 min to make)")
     parser.add_argument("--test-pages", type=int, default=200)
     parser.add_argument("--detector-minutes", type=float, default=20.0)
     parser.add_argument("--recognizer-minutes", type=float, default=15.0)
