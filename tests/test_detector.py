@@ -136,6 +136,46 @@ def test_rotated_lines_are_rectified_upright_by_the_reader(degrees, monkeypatch)
     assert np.abs(got.astype(float) - expected).mean() < 8
 
 
+def test_a_frame_is_letterboxed_into_the_detector_keeping_its_aspect():
+    from synthtext_industrial.core import portable
+
+    frame = np.random.default_rng(0).integers(0, 256, (360, 640), dtype=np.uint8)
+    x, scale = portable.letterbox(frame, 240, 320)
+    assert x.shape == (240, 320, 1) and np.allclose(scale, [0.5, 0.5])  # 16:9 in 4:3: the width fits
+    expected = cv2.resize(frame, (320, 180), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(x[:180, :, 0], expected.astype(np.float32))
+    assert np.all(x[180:, :, 0] == round(float(expected.mean())))  # the rest: the frame's mean gray
+    same, scale = portable.letterbox(frame[:, :480], 240, 320)  # the input's own aspect: the plain resize
+    assert np.array_equal(same, portable.preprocess(frame[:, :480], 240, 320)) and np.allclose(scale, 2 / 3)
+
+
+def test_a_wide_frame_keeps_its_text_shape_and_the_quads_come_back_in_frame_pixels(monkeypatch):
+    """A 16:9 frame read by a 4:3 detector: the detector sees the line at its own shape (not a third taller), and
+    the quad it finds comes back where the line is in the frame."""
+    _, _, turned, turned_quad = page_with_a_line(12)
+    wide = np.full((720, 1280), 235, np.uint8)
+    wide[120:600, 320:960] = turned
+    quad = turned_quad + [320, 120]
+    detector = Detector(DetectorConfig(height=240, width=320, fusion_channels=8))
+    seen = []
+
+    def model(images, training=False):  # the exact targets of the line as the letterbox puts it in the input
+        seen.append(np.asarray(images))
+        maps = encode_targets(quad[None] / 4, detector.config)
+        return tuple(np.stack([m] * len(images)) for m in maps)
+
+    detector.model = model
+    monkeypatch.setattr(recognizer_module, "read_lines",
+                        lambda model, config, images, grammar=None: [recognizer_module.LineReading("", 1.0, None)
+                                                                     for _ in images])
+    reader = Reader(None, ReaderConfig(detector="d", recognizer="r", crop_margin=(0, 0, 0, 0)), detector, None, None)
+    (line,) = read_frames(reader, [wide])[0]
+    assert np.abs(line.quad - quad).max() < 4.0  # frame pixels
+    x = seen[0][0, :, :, 0]
+    assert np.array_equal(x[:180], cv2.resize(wide, (320, 180), interpolation=cv2.INTER_AREA))  # a quarter, both ways
+    assert np.all(x[180:] == x[200, 5])  # padded below the frame, not stretched over the input
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Tiny pages with rotated lines, a detector trained for two steps from the CLI and a recognizer for two."""
@@ -165,6 +205,28 @@ def test_page_batches_hold_rotated_targets_and_the_losses_are_finite(runs):
     assert text.any() and np.abs(angles).max() <= 21 and np.abs(angles).max() > 0.5  # the recipe's rotations
     losses = detector_losses(Detector(config), batch)
     assert all(np.isfinite(float(v)) for v in losses.values())
+
+
+def test_training_pages_are_letterboxed_as_frames_are_read(tmp_path):
+    """A recipe of 16:9 pages trains a 4:3 detector on what it will see: the page letterboxed, not stretched."""
+    from synthtext_industrial.core import portable
+    from synthtext_industrial.store.readers import LmdbDataset
+    from synthtext_industrial.train.fit_spotter import resized_pages
+
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump({**TINY, "canvas": {"width": 320, "height": 180}}),
+                                        encoding="utf-8")
+    generate(load_recipe(tmp_path / "wide.yaml"), tmp_path / "wide", n=2, seed=0, shard_size=2, workers=1,
+             with_crops=False)
+    page = next(iter(resized_pages([tmp_path / "wide"], 120, 160, shuffle=0, repeat=False, keep_ratio=True)))
+    first = LmdbDataset(tmp_path / "wide")[0]
+    expected, scale = portable.letterbox(first["image"], 120, 160)
+    assert np.allclose(page["scale"].numpy(), scale)
+    got = page["image"].numpy()[..., 0].astype(float)
+    stretched = portable.preprocess(first["image"], 120, 160)[..., 0]
+    # TensorFlow's antialiased resize differs from OpenCV's area average by a few levels on textured surfaces
+    assert np.abs(got - expected[..., 0]).mean() < 5
+    assert np.abs(got - expected[..., 0]).mean() < 0.5 * np.abs(got - stretched).mean()
+    assert np.abs(got[90:] - expected[90:, :, 0]).max() <= 1  # the same mean-gray band below the page
 
 
 def test_the_angle_loss_is_the_angle_error_and_its_gradients_are_finite(runs):

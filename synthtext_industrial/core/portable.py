@@ -36,6 +36,29 @@ def preprocess(image: np.ndarray, height: int, width: int, keep_ratio: bool = Fa
     return out[..., None]
 
 
+def letterbox(image: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grayscale frame as an oriented detector's input, its aspect ratio kept: ([height, width, 1] float32,
+    scale (sx, sy)); input pixels = frame pixels x scale.
+
+    Scaled to fit and padded on the right and bottom with its own mean gray, so text keeps its shape in a 16:9 frame
+    read by a 4:3 detector (stretched, the fuel-pump photos' digits came out a third taller than any trained on); a
+    frame of the input's own aspect is the plain resize. INTER_AREA when shrinking rows, else INTER_LINEAR.
+    """
+    if image.ndim == 3:
+        image = image[..., 0]
+    rows, cols = image.shape[:2]
+    fit = min(width / cols, height / rows)
+    w, h = min(width, max(1, round(cols * fit))), min(height, max(1, round(rows * fit)))
+    interpolation = cv2.INTER_AREA if rows > h else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (w, h), interpolation=interpolation)
+    scale = np.array([w / cols, h / rows], np.float32)
+    if (w, h) == (width, height):
+        return resized.astype(np.float32)[..., None], scale
+    out = np.full((height, width), round(float(resized.mean())), np.float32)
+    out[:h, :w] = resized
+    return out[..., None], scale
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix [len(a), len(b)] of boxes (x0, y0, x1, y1)."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)

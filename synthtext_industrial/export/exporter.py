@@ -305,7 +305,13 @@ def _detector_describe(config) -> dict:
     from ..train.spotter import STRIDE
 
     rows, cols = config.map_shape
-    described = _image_input(config, "synthtext_industrial.core.portable.preprocess")
+    described = _image_input(config, "synthtext_industrial.core.portable.letterbox")
+    described["preprocess"]["resize"].update(
+        keep_aspect_ratio=True,
+        fit="scale by min(input width / frame width, input height / frame height), sides rounded, then fill the "
+            "rest of the input (right and bottom) with the resized frame's mean gray, rounded; quads come back in "
+            "frame pixels divided by (resized width / frame width, resized height / frame height)",
+        interpolation="INTER_AREA if frame height > resized height else INTER_LINEAR")
     described["preprocess"]["padding"] = (f"none outside the model: it zero-pads the input at the bottom/right to "
                                           f"{config.padded_height}x{config.padded_width} (multiples of 32) itself")
     return {

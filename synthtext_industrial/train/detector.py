@@ -172,14 +172,13 @@ def detect_batch(model: Detector, images) -> list[tuple[np.ndarray, np.ndarray]]
 
 def detect_pages(model: Detector, pages: Sequence[np.ndarray], batch_size: int = 4) -> list[tuple[np.ndarray,
                                                                                                   np.ndarray]]:
-    """(quads [K, 4, 2] in each page's pixels, scores [K]) of grayscale pages of any size (stretched to the input
-    size, as in training; the quads are stretched back)."""
+    """(quads [K, 4, 2] in each page's pixels, scores [K]) of grayscale pages of any size (letterboxed into the
+    input, aspect kept, as in training; the quads scaled back)."""
     config = model.config
     out = []
     for start in range(0, len(pages), batch_size):
         chunk = pages[start:start + batch_size]
-        batch = np.stack([portable.preprocess(p, config.height, config.width) for p in chunk])
-        for page, (quads, scores) in zip(chunk, detect_batch(model, batch)):
-            scale = np.array([page.shape[1] / config.width, page.shape[0] / config.height], np.float32)
-            out.append((quads * scale, scores))
+        fitted = [portable.letterbox(p, config.height, config.width) for p in chunk]
+        for (_, scale), (quads, scores) in zip(fitted, detect_batch(model, np.stack([x for x, _ in fitted]))):
+            out.append((quads / scale, scores))
     return out

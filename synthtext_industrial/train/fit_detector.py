@@ -27,7 +27,7 @@ def page_batches(outs: Sequence[str | Path], config: DetectorConfig, batch_size:
     [B, h, w, 2], "quads" [B, L, 4, 2] (the lines' quads in input pixels, L padded per batch), "count" [B]}."""
     import tensorflow as tf
 
-    pages = resized_pages(outs, config.height, config.width, weights, shuffle, seed, repeat)
+    pages = resized_pages(outs, config.height, config.width, weights, shuffle, seed, repeat, keep_ratio=True)
 
     def targets(quads, scale):
         quads = np.asarray(quads, np.float32).reshape(-1, 4, 2) * np.asarray(scale, np.float32)

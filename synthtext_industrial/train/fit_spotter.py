@@ -21,19 +21,33 @@ from .text import Charset
 
 
 def resized_pages(outs: Sequence[str | Path], height: int, width: int, weights: Sequence[float] | None = None,
-                  shuffle: int = 64, seed: int = 0, repeat: bool = True):
-    """Pages of several datasets, mixed by `weights`, each {"image" [height, width, 1] uint8 (stretched), "quads"
-    [L, 4, 2] in page pixels, "texts" [L], "scale" (x, y): page pixels to input pixels}; the page stream both
-    page-level trainers (spotter, oriented detector) read."""
+                  shuffle: int = 64, seed: int = 0, repeat: bool = True, keep_ratio: bool = False):
+    """Pages of several datasets, mixed by `weights`, each {"image" [height, width, 1] uint8, "quads" [L, 4, 2] in
+    page pixels, "texts" [L], "scale" (x, y): page pixels to input pixels}; the page stream both page-level trainers
+    (spotter, oriented detector) read. Stretched to the input, or with `keep_ratio` letterboxed as the oriented
+    detector reads frames (portable.letterbox: scaled to fit, the rest filled with the page's mean gray); a page of
+    the input's own aspect ratio is the same either way."""
     import tensorflow as tf
 
     from ..store.readers import tf_dataset
 
     def resize(page):
         size = tf.cast(tf.shape(page["image"])[:2], tf.float32)
-        image = tf.image.resize(page["image"], (height, width), antialias=True)
+        if not keep_ratio:
+            image = tf.image.resize(page["image"], (height, width), antialias=True)
+            scale = tf.stack([width / size[1], height / size[0]])
+        else:
+            fit = tf.minimum(width / size[1], height / size[0])
+            h = tf.clip_by_value(tf.round(size[0] * fit), 1.0, float(height))
+            w = tf.clip_by_value(tf.round(size[1] * fit), 1.0, float(width))
+            fitted = tf.image.resize(page["image"], tf.cast(tf.stack([h, w]), tf.int32), antialias=True)
+            mean = tf.round(tf.reduce_mean(fitted))
+            image = tf.pad(fitted - mean, [[0, height - tf.cast(h, tf.int32)], [0, width - tf.cast(w, tf.int32)],
+                                           [0, 0]]) + mean
+            image = tf.ensure_shape(image, [height, width, 1])
+            scale = tf.stack([w / size[1], h / size[0]])
         return {"image": tf.cast(tf.round(image), tf.uint8), "quads": page["line_quads"], "texts": page["texts"],
-                "scale": tf.stack([width / size[1], height / size[0]])}
+                "scale": scale}
 
     streams = [tf_dataset(out, kind="images", shuffle_shards=shuffle > 0, seed=seed + k).map(
         resize, num_parallel_calls=tf.data.AUTOTUNE) for k, out in enumerate(outs)]
