@@ -41,8 +41,8 @@ def letterbox(image: np.ndarray, height: int, width: int) -> tuple[np.ndarray, n
     scale (sx, sy)); input pixels = frame pixels x scale.
 
     Scaled to fit and padded on the right and bottom with its own mean gray, so text keeps its shape in a 16:9 frame
-    read by a 4:3 detector (stretched, the fuel-pump photos' digits came out a third taller than any trained on); a
-    frame of the input's own aspect is the plain resize. INTER_AREA when shrinking rows, else INTER_LINEAR.
+    read by a 4:3 detector (stretched, the fuel-pump photos' digits came out a third taller for their width than
+    they are); a frame of the input's own aspect is the plain resize. INTER_AREA when shrinking rows, else INTER_LINEAR.
     """
     if image.ndim == 3:
         image = image[..., 0]
