@@ -25,7 +25,8 @@ FRAME_RECIPES = ("default", "embossed", "inkjet-dotmatrix", "laser-metal", "lice
 def train(recipe: str, work: Path, args) -> None:
     command = [sys.executable, str(HERE / "train_reader_small.py"), "--recipe", recipe, "--work", str(work),
                "--pages", str(args.pages), "--test-pages", str(args.test_pages),
-               "--detector-minutes", str(args.detector_minutes), "--recognizer-minutes", str(args.recognizer_minutes)]
+               "--detector-minutes", str(args.detector_minutes), "--recognizer-minutes", str(args.recognizer_minutes),
+               "--mixed-precision", args.mixed_precision]
     print(f"== {recipe}: {' '.join(command[1:])}", flush=True)
     with open(work.with_suffix(".log"), "w") as log:
         done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
@@ -34,17 +35,19 @@ def train(recipe: str, work: Path, args) -> None:
 
 
 def table(work: Path, recipes) -> str:
-    out = ["| recipe | pages | detector / recognizer min | det P | det R | det F1 | e2e F1 | string acc. of matched |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| recipe | pages | detector / recognizer min | precision | det P | det R | det F1 | e2e F1 | "
+           "string acc. of matched |",
+           "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for recipe in recipes:
         path = work / recipe / "summary.json"
         if not path.exists():
-            out.append(f"| {recipe} | – | not run | | | | | |")
+            out.append(f"| {recipe} | – | not run | | | | | | |")
             continue
         report = json.loads(path.read_text())
         row = report["rows"][0]  # the oriented detector + recognizer
         out.append(f"| {recipe} | {report['pages']} | {report['detector_minutes']:.0f} / "
-                   f"{report['recognizer_minutes']:.0f} | {row['precision']:.4f} | {row['recall']:.4f} | "
+                   f"{report['recognizer_minutes']:.0f} | {report.get('mixed_precision', 'off')} | "
+                   f"{row['precision']:.4f} | {row['recall']:.4f} | "
                    f"{row['f1']:.4f} | {row['e2e_f1']:.4f} | {row['string_accuracy']:.4f} |")
     return "\n".join(out)
 
@@ -56,6 +59,8 @@ def main() -> None:
     parser.add_argument("--test-pages", type=int, default=200)
     parser.add_argument("--detector-minutes", type=float, default=8.0)
     parser.add_argument("--recognizer-minutes", type=float, default=8.0)
+    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "off", "bfloat16", "float16"],
+                        help="passed to train_reader_small.py (auto: bfloat16 on a CPU that has it)")
     parser.add_argument("--work", default="/tmp/reader-recipes", help="one scratch folder per recipe under it")
     parser.add_argument("--table", action="store_true", help="print the table of finished recipes; train nothing")
     args = parser.parse_args()

@@ -3,6 +3,7 @@ reader on synthetic test pages as frames, next to a spotter's figures on the sam
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_reader_small.py [--pages 8000] [--detector-minutes 20]
       [--recognizer-minutes 15] [--width 400 --height 300] [--spotter RUN] [--work /tmp/reader-bench]
+      [--mixed-precision auto]
 Steps: generate `--pages` pages of the recipe (pages and line crops, seed 0) for training, 60 pages (seed 1) for
 validation, `--test-pages` (seed 2) written as frames with labels.jsonl; train the detector (`train detector`) and
 the recognizer (`train recognizer`, on the training pages' crops) each within its budget; make a reader of the two
@@ -61,6 +62,9 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=300, help="detector input height")
     parser.add_argument("--spotter", default=None, help="a trained spotter run to score on the same frames")
     parser.add_argument("--work", default="/tmp/reader-bench", help="scratch folder for datasets and runs")
+    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "off", "bfloat16", "float16"],
+                        help="auto: bfloat16 where the CPU computes it natively and no GPU is seen (more steps in "
+                             "the same minutes), else off")
     parser.add_argument("--tight-crops", action="store_true",
                         help="train the recognizer on the recipe's own crops even when it has no crops section")
     args = parser.parse_args()
@@ -69,7 +73,7 @@ def main() -> None:
     from synthtext_industrial.train.fit_detector import train_detector
     from synthtext_industrial.train.fit_recognizer import train_recognizer
     from synthtext_industrial.train.frames import evaluate_frames, load_frames, write_frame_labels
-    from synthtext_industrial.train.loop import TrainSettings
+    from synthtext_industrial.train.loop import TrainSettings, auto_precision
     from synthtext_industrial.train.reader import create_reader, load_reader, read_frames, spot_frames
     from synthtext_industrial.train.recognizer import RecognizerConfig
     from synthtext_industrial.train.runs import load_spotter
@@ -80,6 +84,7 @@ def main() -> None:
     for run in ("detector", "recognizer"):
         if (work / run).exists():
             raise SystemExit(f"{work / run} exists: remove it (or choose another --work) to train again")
+    precision = auto_precision() if args.mixed_precision == "auto" else args.mixed_precision
     recipe = load_recipe(args.recipe)
     crops_recipe = recipe if args.tight_crops else framed_like_a_detector(recipe)
     t0 = time.perf_counter()
@@ -94,14 +99,16 @@ def main() -> None:
 
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=100, patience=1000,
-                             val_lines=60, max_seconds=args.detector_minutes * 60 - 30, schedule="cosine")
+                             val_lines=60, max_seconds=args.detector_minutes * 60 - 30, schedule="cosine",
+                             mixed_precision=precision)
     detector = train_detector([work / "train"], work / "detector", DetectorConfig(height=args.height,
                                                                                  width=args.width),
                               settings, val=work / "val")
     detector_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=32, steps_per_epoch=200, patience=1000,
-                             max_seconds=args.recognizer_minutes * 60 - 60, schedule="cosine")
+                             max_seconds=args.recognizer_minutes * 60 - 60, schedule="cosine",
+                             mixed_precision=precision)
     recognizer = train_recognizer([work / "train"], work / "recognizer", RecognizerConfig(), settings,
                                   val=work / "val")
     recognizer_seconds = time.perf_counter() - t0
@@ -125,7 +132,7 @@ def main() -> None:
 
     print()
     print(f"recipe {recipe.source}; detector input {args.width}x{args.height}; {os.cpu_count()} CPU cores; load "
-          f"average {os.getloadavg()[0]:.1f}")
+          f"average {os.getloadavg()[0]:.1f}; mixed precision {precision}")
     best = detector["best"]
     print(f"detector: {detector_seconds / 60:.1f} min, {detector['history'][-1]['step']} steps; best epoch "
           f"{best['epoch'] + 1} (val detection F1 {best['f1']:.4f})")
@@ -138,6 +145,7 @@ def main() -> None:
               f"{score.string_accuracy:7.4f} {rate:8.1f}")
     report = {"recipe": str(recipe.source), "pages": args.pages, "test_pages": len(truths),
               "detector_input": [args.width, args.height], "cpu_cores": os.cpu_count(),
+              "mixed_precision": precision,
               "detector_minutes": round(detector_seconds / 60, 2),
               "recognizer_minutes": round(recognizer_seconds / 60, 2),
               "detector_best_val_f1": best["f1"],
