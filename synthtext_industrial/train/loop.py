@@ -49,7 +49,7 @@ class TrainSettings(StrictModel):
     @field_validator("mixed_precision", mode="before")
     @classmethod
     def _saved_as_bool(cls, value):
-        return {True: "float16", False: "off"}.get(value, value) if isinstance(value, bool) else value
+        return ("float16" if value else "off") if isinstance(value, bool) else value
 
 
 @dataclass
