@@ -18,8 +18,8 @@ from .core.streams import SampleStreams, choose, choose_key, integer, uniform
 from .recipe import Recipe
 from .stages.backgrounds import sample_background
 from .stages.context import draw_label, draw_page_context, label_outline, label_record, sample_label
-from .stages.display import (draw_glare, draw_unlabelled, draw_window, ghost_glyphs, plate_marks, sample_display,
-                             window_quads)
+from .stages.display import (draw_glare, draw_unlabelled, draw_window, ghost_glyphs, hollow_glyphs, hollow_lines,
+                             plate_marks, sample_display, window_quads)
 from .stages.dotmatrix import DotMatrixSource, sample_dot_style
 from .stages.effects.pipeline import legible_effects
 from .stages.fonts import FontFace, quantise_aspect
@@ -106,6 +106,7 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
                 blocks_left += 1
             continue
         H, box, (px, py) = placement.H, placement.box, placement.position
+        set_lines = hollow_lines(set_lines, font, display)  # outlined LCD segments, where drawn
         placed_boxes.append(box)
         H_inv = np.linalg.inv(H)
         curve = placement.bend
@@ -139,6 +140,8 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
         if display is not None:  # the window is part of the page the text is measured against
             plain = plain.copy() if plain is background else plain
             ghosts = ghost_glyphs(set_lines, font, height, aspect, stroke, gap_em * height, slant, display)
+            if display.get("hollow"):
+                ghosts = hollow_glyphs(ghosts, display["hollow"])
             marks = plate_marks(set_lines, height, aspect, gap_em * height, display)
             framed = set_lines + [TypesetLine(set_lines[0].source, ghosts + marks)] if ghosts or marks else set_lines
             glass, outer = window_quads(extent(framed), height, display, H)

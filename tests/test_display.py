@@ -18,11 +18,11 @@ QUIET = {"min_legibility": 0, **{name: {"p": 0} for name in
                                  ("highlights", "partial_blur", "noise", "tone", "vignetting", "jpeg")}}
 
 
-def _display_recipe(ghost, ghost_digits=(2, 2), slant=(0, 0), lines=("{9:2}.{9:2}",), forms=None):
+def _display_recipe(ghost, ghost_digits=(2, 2), slant=(0, 0), lines=("{9:2}.{9:2}",), forms=None, font="dseg7"):
     return recipe_from_dict({
         "canvas": {"width": 640, "height": 480},
         "text": {"blocks": [{"lines": list(lines)}]},
-        "fonts": [{"font": "dseg7"}],
+        "fonts": [{"font": font}],
         "typography": {"height_px": [60, 60], "aspect": [1, 1], "slant": list(slant), "segment_forms": forms or {}},
         "layout": {"blocks": [1, 1], "rotation": [0, 0], "perspective": [0, 0], "alignment": {"right": 1}},
         "marking": [{"kind": "inkjet", "opacity": [1, 1], "density_variation": [0, 0]}],
@@ -343,3 +343,39 @@ def test_glare_lights_only_the_glass_and_never_touches_the_ground_truth():
                 min(lit.records["blocks"][0]["char_legibility"]) >= 1.0, ("every digit still reads under it", glare)
             assert lit_ink.min() >= bare.image[bare.mask > 250].min()
     assert seen >= 4, "most reflections show"
+
+
+def _hollow_recipe(hollow: float, ghost=(0.0, 0.0), font="dseg7"):
+    recipe = _display_recipe(ghost, lines=("{9:3}.{9:2}",), font=font)
+    return recipe.model_copy(update={
+        "display": recipe.display.model_copy(update={"hollow": hollow, "hollow_edge": (0.25, 0.25)}),
+        "typography": recipe.typography.model_copy(update={"height_px": (100, 100)})})
+
+
+def test_hollow_segments_keep_every_box_and_thin_only_the_inside_of_the_ink():
+    """Outlined segments (a reflective LCD under a flash): the same page with and without them has the same
+    text and the same character boxes, and the outlined ink lies inside the whole ink, a good deal thinner."""
+    for index in range(4):
+        whole, hollow = (render_sample(_hollow_recipe(h), 0, index, keep_char_masks=True) for h in (0.0, 1.0))
+        assert "hollow" not in whole.records["blocks"][0]["display"], "hollow 0 draws nothing"
+        assert hollow.records["blocks"][0]["display"]["hollow"] == pytest.approx(0.25)
+        assert [line.text for line in whole.lines] == [line.text for line in hollow.lines]
+        for a, b in zip(whole.lines, hollow.lines):
+            for ca, cb in zip(a.chars, b.chars):
+                assert np.abs(ca.quad - cb.quad).max() < 0.75, (a.text, ca.text, ca.quad, cb.quad)
+        whole_ink, hollow_ink = whole.mask > 128, hollow.mask > 128
+        assert not (hollow_ink & ~(whole.mask > 0)).any(), "outlines lie within the whole segments"
+        assert 0.2 * whole_ink.sum() < hollow_ink.sum() < 0.85 * whole_ink.sum()
+        assert not check_sample(hollow), check_sample(hollow)
+
+
+def test_hollow_ghosts_are_outlined_too_and_other_fonts_stay_whole():
+    def ghost_pixels(hollow):  # pixels the unlit segments darken
+        bare, ghosted = (render_sample(_hollow_recipe(hollow, ghost=g), 0, 2) for g in ((0.0, 0.0), (0.3, 0.3)))
+        return (bare.image.astype(int) - ghosted.image.astype(int) > 10).sum()
+
+    outlined, whole = ghost_pixels(1.0), ghost_pixels(0.0)
+    assert 0 < outlined < 0.85 * whole, (outlined, whole)
+    outlined, whole = (render_sample(_hollow_recipe(h, font="ocr-b"), 0, 0) for h in (1.0, 0.0))
+    assert outlined.records["blocks"][0]["display"]["hollow"] == pytest.approx(0.25)
+    assert np.array_equal(outlined.mask, whole.mask), "a font that is not a segment font is drawn whole"

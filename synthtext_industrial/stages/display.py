@@ -13,6 +13,8 @@ printed like the text but not labelled, so a crop of the whole plate teaches a m
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 from pydantic import Field
@@ -64,6 +66,14 @@ class DisplayConfig(StrictModel):
     glare_level: FloatRange(0.0, 220.0) = Field(
         (40.0, 150.0), description="Light of the reflection in gray levels, screen-blended: it lifts dark ink more "
                                    "than the glass, so the digits fade under it but never vanish.")
+    hollow: float = Field(
+        0.0, ge=0.0, le=1.0, description="Chance that a segment font's segments show as outlines, lit and unlit "
+                                         "alike: only a band along each segment's edge shows, as reflective "
+                                         "LCDs look under a flash or infrared light (the meter cameras' own "
+                                         "light); 0 = never (and no draws).")
+    hollow_edge: FloatRange(0.05, 0.45) = Field(
+        (0.15, 0.3), description="Width of the outline band, as a fraction of the segment's thickness (at least "
+                                 "1 px): at 0.5 nothing would be left inside.")
 
 
 def is_segment_font(label: str) -> bool:
@@ -84,6 +94,8 @@ def sample_display(cfg: DisplayConfig, rng: np.random.Generator) -> dict | None:
         **({"emblem": sample_emblem(rng) if rng.random() < cfg.emblem else None} if cfg.emblem > 0 else {}),
         **({"separator": bool(rng.random() < cfg.separator)} if cfg.separator > 0 else {}),
         **({"glare": sample_glare(cfg, rng) if rng.random() < cfg.glare else None} if cfg.glare > 0 else {}),
+        **({"hollow": uniform(rng, cfg.hollow_edge) if rng.random() < cfg.hollow else None}
+           if cfg.hollow > 0 else {}),
     }
 
 
@@ -276,6 +288,41 @@ def ghost_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: floa
                 x = pen - k * (full.advance + gap)
                 ghosts.append(PlacedGlyph(-k, full, x + full.left, baseline + full.top))
     return ghosts
+
+
+def hollow_glyphs(glyphs: list[PlacedGlyph], edge: float) -> list[PlacedGlyph]:
+    """The glyphs with only a band along their ink's edges kept (outlined segments), `edge` times the stroke's
+    thickness wide. The outer edge stays where it was, so every character's ink box is unchanged."""
+    outlines = {}  # one outline per distinct bitmap (a line's repeated digits share theirs)
+    out = []
+    for g in glyphs:
+        key = id(g.glyph)
+        if key not in outlines:
+            outlines[key] = replace(g.glyph, bitmap=outline(g.glyph.bitmap, edge))
+        out.append(replace(g, glyph=outlines[key]))
+    return out
+
+
+def outline(bitmap: np.ndarray, edge: float) -> np.ndarray:
+    """The coverage less its inside: a band `edge` times the stroke thickness wide (at least 1 px) along the
+    edges. The thickness is twice the largest distance from ink to its edge (a segment's width)."""
+    if bitmap.size == 0 or not (bitmap > 127).any():
+        return bitmap
+    padded = cv2.copyMakeBorder(bitmap, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    thickness = 2 * float(cv2.distanceTransform((padded > 127).astype(np.uint8), cv2.DIST_L2, 5).max())
+    band = max(1, int(round(edge * thickness)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    padded = cv2.copyMakeBorder(bitmap, band, band, band, band, cv2.BORDER_CONSTANT, value=0)
+    inner = cv2.erode(padded, kernel)[band:-band, band:-band]
+    return cv2.subtract(bitmap, inner)
+
+
+def hollow_lines(set_lines: list[TypesetLine], font, record: dict | None) -> list[TypesetLine]:
+    """The lines outlined when the block's display record draws `hollow` and the font is a segment font."""
+    if record is None or not record.get("hollow") or not isinstance(font, FontFace) \
+            or not is_segment_font(font.label):
+        return set_lines
+    return [replace(tl, glyphs=hollow_glyphs(tl.glyphs, record["hollow"])) for tl in set_lines]
 
 
 def plate_marks(set_lines: list[TypesetLine], height: float, aspect: float, gap: float,
