@@ -1,11 +1,14 @@
 """The frame reader's figure for every bundled recipe: train_reader_small.py once per recipe, then one table.
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/reader_recipes.py [--recipes default embossed ...]
-      [--pages 1500 --detector-minutes 8 --recognizer-minutes 8] [--work /tmp/reader-recipes]
-Each recipe trains in its own process (train_reader_small.py, in WORK/RECIPE) and leaves WORK/RECIPE/summary.json;
-a recipe whose summary is there is not trained again, so a stopped run goes on with the next recipe (one stopped
-mid-training is named, for you to clear), and `--table` prints the table of what is there without training. One recipe at a time: the budgets are wall-clock minutes, and
-two trainings side by side on a 2-core machine would halve each other's steps.
+      [--lines 3200 | --pages N] [--detector-minutes 8 --recognizer-minutes 8] [--work /tmp/reader-recipes]
+Each recipe trains in its own process (train_reader_small.py, in WORK/RECIPE) and leaves WORK/RECIPE/summary.json.
+Every recipe trains on about `--lines` lines (train_reader_small.py --lines: as many pages as that takes at the
+recipe's lines per page, so a recipe of one plate per page gives its recognizer as many lines as one of two codes
+per page); `--pages` fixes the page count instead. A recipe whose summary is there is not trained again, so a
+stopped run goes on with the next recipe (one stopped mid-training is named, for you to clear), and `--table`
+prints the table of what is there without training. One recipe at a time: the budgets are wall-clock minutes,
+and two trainings side by side on a 2-core machine would halve each other's steps.
 
 `lines.yaml` is left out by default: its 512x128 images are single line crops, not frames.
 """
@@ -24,7 +27,8 @@ FRAME_RECIPES = ("default", "embossed", "inkjet-dotmatrix", "laser-metal", "lice
 
 def train(recipe: str, work: Path, args) -> None:
     command = [sys.executable, str(HERE / "train_reader_small.py"), "--recipe", recipe, "--work", str(work),
-               "--pages", str(args.pages), "--test-pages", str(args.test_pages),
+               *(["--pages", str(args.pages)] if args.pages else ["--lines", str(args.lines)]),
+               "--test-pages", str(args.test_pages),
                "--detector-minutes", str(args.detector_minutes), "--recognizer-minutes", str(args.recognizer_minutes),
                "--mixed-precision", args.mixed_precision]
     print(f"== {recipe}: {' '.join(command[1:])}", flush=True)
@@ -35,17 +39,18 @@ def train(recipe: str, work: Path, args) -> None:
 
 
 def table(work: Path, recipes) -> str:
-    out = ["| recipe | pages | detector / recognizer min | precision | det P | det R | det F1 | e2e F1 | "
+    out = ["| recipe | pages | lines | detector / recognizer min | precision | det P | det R | det F1 | e2e F1 | "
            "string acc. of matched |",
-           "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for recipe in recipes:
         path = work / recipe / "summary.json"
         if not path.exists():
-            out.append(f"| {recipe} | – | not run | | | | | | |")
+            out.append(f"| {recipe} | – | – | not run | | | | | | |")
             continue
         report = json.loads(path.read_text())
         row = report["rows"][0]  # the oriented detector + recognizer
-        out.append(f"| {recipe} | {report['pages']} | {report['detector_minutes']:.0f} / "
+        out.append(f"| {recipe} | {report['pages']} | {report.get('train_lines', '–')} | "
+                   f"{report['detector_minutes']:.0f} / "
                    f"{report['recognizer_minutes']:.0f} | {report.get('mixed_precision', 'off')} | "
                    f"{row['precision']:.4f} | {row['recall']:.4f} | "
                    f"{row['f1']:.4f} | {row['e2e_f1']:.4f} | {row['string_accuracy']:.4f} |")
@@ -55,7 +60,9 @@ def table(work: Path, recipes) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=list(FRAME_RECIPES))
-    parser.add_argument("--pages", type=int, default=1500)
+    parser.add_argument("--lines", type=int, default=3200,
+                        help="training lines per recipe (3200: about 1500 pages of default.yaml)")
+    parser.add_argument("--pages", type=int, default=None, help="training pages per recipe instead of --lines")
     parser.add_argument("--test-pages", type=int, default=200)
     parser.add_argument("--detector-minutes", type=float, default=8.0)
     parser.add_argument("--recognizer-minutes", type=float, default=8.0)

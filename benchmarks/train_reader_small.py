@@ -1,11 +1,12 @@
 """Train a frame reader on CPU within a time budget: the oriented detector and the line recognizer, then score the
 reader on synthetic test pages as frames, next to a spotter's figures on the same frames.
 
-Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_reader_small.py [--pages 8000] [--detector-minutes 20]
+Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_reader_small.py [--pages 8000 | --lines N] [--detector-minutes 20]
       [--recognizer-minutes 15] [--width 400 --height 300] [--spotter RUN] [--work /tmp/reader-bench]
       [--mixed-precision auto]
-Steps: generate `--pages` pages of the recipe (pages and line crops, seed 0) for training, 60 pages (seed 1) for
-validation, `--test-pages` (seed 2) written as frames with labels.jsonl; train the detector (`train detector`) and
+Steps: generate `--pages` pages of the recipe (pages and line crops, seed 0) for training (with `--lines N`, as many
+pages as give about N lines at the validation pages' lines per page: a recipe of one plate per page needs more pages
+than one of two codes per page for its recognizer to see as many lines), 60 pages (seed 1) for validation, `--test-pages` (seed 2) written as frames with labels.jsonl; train the detector (`train detector`) and
 the recognizer (`train recognizer`, on the training pages' crops) each within its budget; make a reader of the two
 (it cuts its detections with the recognizer's mean training margins) and evaluate it on the test frames
 (`evaluate READER --frames`): detection P/R/F1 at polygon IoU 0.5, end-to-end F1 with exact strings.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -54,6 +56,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=8000,
                         help="training pages (about 2 lines each; 1500 read 0.85, 4000 0.88, 8000 0.89 e2e F1; "
                              "8000 take 5.4 min to make)")
+    parser.add_argument("--lines", type=int, default=None,
+                        help="instead of --pages: train on about this many lines, as many pages as the recipe needs "
+                             "for them (its lines per page measured on the 60 validation pages)")
     parser.add_argument("--test-pages", type=int, default=200)
     parser.add_argument("--detector-minutes", type=float, default=20.0)
     parser.add_argument("--recognizer-minutes", type=float, default=15.0)
@@ -89,9 +94,15 @@ def main() -> None:
     crops_recipe = recipe if args.tight_crops else framed_like_a_detector(recipe)
     t0 = time.perf_counter()
     for name, pages, seed in (("val", 60, 1), ("test", args.test_pages, 2), ("train", args.pages, 0)):
+        if name == "train" and args.lines:
+            pages = pages_for_lines(args.lines, lines_per_page)
         summary = generate(crops_recipe if name != "test" else recipe, work / name, pages, seed=seed,
                            shard_size=250, with_crops=name != "test")
-        print(f"{name}: {summary.images} pages (seed {seed})")
+        if name == "val":
+            lines_per_page = summary.lines / max(1, summary.images)
+        print(f"{name}: {summary.images} pages, {summary.lines} lines (seed {seed})")
+        if name == "train":
+            args.pages, train_lines = summary.images, summary.lines
     frames = work / "frames-test"
     if not (frames / "labels.jsonl").exists():
         write_frame_labels(work / "test", frames, "jsonl")
@@ -143,7 +154,8 @@ def main() -> None:
     for name, (score, rate) in rows:
         print(f"{name:48} {score.precision:7.4f} {score.recall:7.4f} {score.f1:7.4f} {score.e2e_f1:7.4f} "
               f"{score.string_accuracy:7.4f} {rate:8.1f}")
-    report = {"recipe": str(recipe.source), "pages": args.pages, "test_pages": len(truths),
+    report = {"recipe": str(recipe.source), "pages": args.pages, "train_lines": train_lines,
+              "test_pages": len(truths),
               "detector_input": [args.width, args.height], "cpu_cores": os.cpu_count(),
               "mixed_precision": precision,
               "detector_minutes": round(detector_seconds / 60, 2),
@@ -153,6 +165,11 @@ def main() -> None:
               "rows": [{"name": name, **score.as_dict(), "frames_per_s": rate} for name, (score, rate) in rows]}
     (work / "summary.json").write_text(json.dumps(report, indent=1))
     print(f"summary: {work / 'summary.json'}")
+
+
+def pages_for_lines(lines: int, lines_per_page: float) -> int:
+    """Pages that hold about `lines` lines at `lines_per_page` (at least one page)."""
+    return max(1, math.ceil(lines / max(lines_per_page, 1e-9)))
 
 
 def _score(evaluate_frames, read, truths, out):
