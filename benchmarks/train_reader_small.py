@@ -169,7 +169,9 @@ def main() -> None:
 
 def pages_for_lines(lines: int, lines_per_page: float) -> int:
     """Pages that hold about `lines` lines at `lines_per_page` (at least one page)."""
-    return max(1, math.ceil(lines / max(lines_per_page, 1e-9)))
+    if lines_per_page <= 0:
+        raise SystemExit("--lines: the 60 validation pages hold no lines, so lines per page is unknown; use --pages")
+    return max(1, math.ceil(lines / lines_per_page))
 
 
 def _score(evaluate_frames, read, truths, out):
