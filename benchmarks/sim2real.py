@@ -213,8 +213,8 @@ def failure_sheet(path: Path, predictions: list, rule: Rule, worst: int) -> None
         if t != q:
             scored.append((char_accuracy(t, q), p.confidence, k, p))
     scored.sort(key=lambda s: s[:3])
-    tiles = [caption_tile(p.image, [f"truth {p.truth}", f"read  {p.text}  ({acc:.2f})"])
-             for acc, _, _, p in scored[:worst]]
+    tiles = [caption_tile(p.image, [f"truth {p.truth}", f"read  {p.text}  (chars {acc:.2f}, conf {conf:.2f})"])
+             for acc, conf, _, p in scored[:worst]]
     if tiles:
         cv2.imwrite(str(path), grid(tiles, columns=6))
 
