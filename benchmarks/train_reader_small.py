@@ -62,7 +62,7 @@ def main() -> None:
                              "8000 take 5.4 min to make)")
     parser.add_argument("--lines", type=int, default=None,
                         help="instead of --pages: train on about this many lines, as many pages as the recipe needs "
-                             "for them (its lines per page measured on the 60 validation pages)")
+                             "for them (its lines per page measured on the validation pages)")
     parser.add_argument("--test-pages", type=int, default=600,
                         help="test pages (seed 2) read as frames; 600 hold about 1300 lines, so the e2e F1 is known "
                              "to about +-0.008")

@@ -126,7 +126,8 @@ def precision(mixed: str):
 
 def cpu_has_bfloat16() -> bool:
     """Whether this machine's CPU computes bfloat16 natively (AVX512_BF16 or AMX; Linux's /proc/cpuinfo), where
-    mixed_bfloat16 trains faster than float32 (benchmarks/bench_precision.py on a 2-core Zen 4: detector 1.46x, recognizer 1.16x)."""
+    mixed_bfloat16 trains faster than float32 (benchmarks/bench_precision.py on a 2-core Zen 4: detector 1.46x,
+    recognizer 1.16x)."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
