@@ -18,8 +18,8 @@ from .core.streams import SampleStreams, choose, choose_key, integer, uniform
 from .recipe import Recipe
 from .stages.backgrounds import sample_background
 from .stages.context import draw_label, draw_page_context, label_outline, label_record, sample_label
-from .stages.display import (draw_glare, draw_unlabelled, draw_window, ghost_glyphs, hollow_glyphs, hollow_lines,
-                             plate_marks, sample_display, window_quads)
+from .stages.display import (draw_glare, draw_unlabelled, draw_window, drum_applies, drum_glyphs, ghost_glyphs,
+                             hollow_glyphs, hollow_lines, plate_marks, sample_display, window_quads)
 from .stages.dotmatrix import DotMatrixSource, sample_dot_style
 from .stages.effects.pipeline import legible_effects
 from .stages.fonts import FontFace, quantise_aspect
@@ -144,7 +144,12 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
                 ghosts = hollow_glyphs(ghosts, display["hollow"])
             marks = plate_marks(set_lines, height, aspect, gap_em * height, display)
             framed = set_lines + [TypesetLine(set_lines[0].source, ghosts + marks)] if ghosts or marks else set_lines
-            glass, outer = window_quads(extent(framed), height, display, H)
+            if display.get("drum") and not drum_applies(display, set_lines, font):
+                display["drum"] = None  # the record says what was drawn: no drums here
+            frame = extent(framed)
+            marks += drum_glyphs(set_lines, font, height, aspect, stroke, slant, display, frame) \
+                if display.get("drum") else []
+            glass, outer = window_quads(frame, height, display, H)
             display["window_quad"] = np.round(outer, 2).tolist()  # what a cropper framing the display cuts out
             for target in (image, plain):
                 draw_window(target, glass, outer, display)

@@ -379,3 +379,50 @@ def test_hollow_ghosts_are_outlined_too_and_other_fonts_stay_whole():
     outlined, whole = (render_sample(_hollow_recipe(h, font="ocr-b"), 0, 0) for h in (1.0, 0.0))
     assert outlined.records["blocks"][0]["display"]["hollow"] == pytest.approx(0.25)
     assert np.array_equal(outlined.mask, whole.mask), "a font that is not a segment font is drawn whole"
+
+
+def _drum_recipe(drum: float, font="ocr-b", lines=("{9:3}",)):
+    recipe = _display_recipe((0, 0), (0, 0), lines=lines, font=font)
+    return recipe.model_copy(update={
+        "display": recipe.display.model_copy(update={
+            "drum": drum, "drum_pitch": (1.5, 1.5), "drum_show": (0.3, 0.3), "drum_squash": (0.8, 0.8),
+            "bezel_level": (20, 20), "bezel_px": (6, 6)}),
+        "layout": recipe.layout.model_copy(update={"margin_px": 150})})  # room for the drum window on the page
+
+
+def test_counter_drums_show_their_neighbouring_digits_cut_by_the_window_and_never_labelled():
+    """A counter's drums: the same reading with and without them has the same labels, boxes and text mask;
+    above and below the reading the glass shows dark ink (the digits before and after), separated from the
+    reading by clear glass, and the window's edges cut them (bezel right beyond)."""
+    for index in range(3):
+        drums, bare = (render_sample(_drum_recipe(d), 0, index, keep_char_masks=True) for d in (1.0, 0.0))
+        display = drums.records["blocks"][0]["display"]
+        assert display["drum"] == {"pitch": 1.5, "show": [0.3, 0.3], "squash": 0.8}
+        assert "drum" not in bare.records["blocks"][0]["display"], "drum 0 draws nothing"
+        assert not check_sample(drums), check_sample(drums)
+        assert [(line.text, line.quad.tolist()) for line in drums.lines] == \
+            [(line.text, line.quad.tolist()) for line in bare.lines]
+        assert np.array_equal(drums.mask, bare.mask)
+        quad = drums.lines[0].quad
+        x0, x1 = int(quad[:, 0].min()) + 2, int(quad[:, 0].max()) - 2
+        top, bottom = float(quad[:, 1].min()), float(quad[:, 1].max())
+        height = drums.records["blocks"][0]["height_px"]  # the text height the drum's pitch and margins are in
+        assert abs((bottom - top) - height) < 0.1 * height, "digits as tall as the text height"
+        image = drums.image.astype(int)
+        above = image[int(top - 0.8 * height) + 1:int(top - 0.5 * height) - 1, x0:x1]  # the glass's neighbour strip
+        below = image[int(bottom + 0.5 * height) + 1:int(bottom + 0.8 * height) - 1, x0:x1]
+        gap_above = image[int(top - 0.4 * height):int(top - 0.1 * height), x0:x1]
+        gap_below = image[int(bottom + 0.1 * height):int(bottom + 0.4 * height), x0:x1]
+        for strip in (above, below):
+            assert (strip < 100).mean() > 0.05, "the neighbouring digits' dark ink shows on the glass"
+        for gap in (gap_above, gap_below):
+            assert np.abs(gap - 170).max() < 12, "clear glass between the reading and its neighbours"
+        beyond = int(top - 0.8 * height) - 3  # the bezel (20) just outside the glass's top edge
+        assert abs(int(np.median(image[beyond, x0:x1])) - 20) < 12
+
+
+def test_drums_turn_only_behind_one_line_readings_in_printed_fonts():
+    for recipe in (_drum_recipe(1.0, font="dseg7"), _drum_recipe(1.0, lines=("{9:3}", "{9:3}"))):
+        sample = render_sample(recipe, 0, 0, keep_char_masks=True)
+        assert sample.records["blocks"][0]["display"]["drum"] is None
+        assert not check_sample(sample)

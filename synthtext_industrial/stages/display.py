@@ -74,6 +74,19 @@ class DisplayConfig(StrictModel):
     hollow_edge: FloatRange(0.05, 0.45) = Field(
         (0.15, 0.3), description="Width of the outline band, as a fraction of the segment's thickness (at least "
                                  "1 px): at 0.5 nothing would be left inside.")
+    drum: float = Field(
+        0.0, ge=0.0, le=1.0, description="Chance that a one-line block is a mechanical counter's drums behind the "
+                                         "window: above each digit the one before it, below the one after, "
+                                         "unlabelled and cut by the window's top and bottom edges (printed fonts "
+                                         "only, not segment or dot fonts); 0 = never (and no draws).")
+    drum_pitch: FloatRange(1.1, 2.5) = Field(
+        (1.2, 1.6), description="Distance between a drum's digits, baseline to baseline, in text heights.")
+    drum_show: FloatRange(0.0, 1.0) = Field(
+        (0.1, 0.45), description="How much of the neighbouring digits the window shows, above and below (each side "
+                                 "drawn apart), in text heights; the window's top and bottom margins follow from it.")
+    drum_squash: FloatRange(0.3, 1.0) = Field(
+        (0.6, 1.0), description="Height of the neighbouring digits as a fraction of the reading's: the drum curves "
+                                "away from the window's middle, so the digits beyond it look shorter.")
 
 
 def is_segment_font(label: str) -> bool:
@@ -96,7 +109,69 @@ def sample_display(cfg: DisplayConfig, rng: np.random.Generator) -> dict | None:
         **({"glare": sample_glare(cfg, rng) if rng.random() < cfg.glare else None} if cfg.glare > 0 else {}),
         **({"hollow": uniform(rng, cfg.hollow_edge) if rng.random() < cfg.hollow else None}
            if cfg.hollow > 0 else {}),
+        **({"drum": sample_drum(cfg, rng) if rng.random() < cfg.drum else None} if cfg.drum > 0 else {}),
     }
+
+
+def sample_drum(cfg: DisplayConfig, rng: np.random.Generator) -> dict:
+    """A counter drum's geometry: digit pitch, how much of the neighbours shows above and below, their squash."""
+    return {"pitch": uniform(rng, cfg.drum_pitch), "show": [uniform(rng, cfg.drum_show), uniform(rng, cfg.drum_show)],
+            "squash": uniform(rng, cfg.drum_squash)}
+
+
+def drum_applies(record: dict | None, set_lines: list[TypesetLine], font) -> bool:
+    """Drums only turn behind a one-line reading in a printed font (segments and dots are not on drums)."""
+    return bool(record and record.get("drum")) and len(set_lines) == 1 and isinstance(font, FontFace) \
+        and not is_segment_font(font.label)
+
+
+def drum_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: float, stroke: int, slant: float,
+                record: dict, frame: tuple[float, float, float, float]) -> list[PlacedGlyph]:
+    """The drums' neighbouring digits, unlabelled: above each digit of the reading the one before it and below
+    the one after (a counter rolls up), `pitch` text heights away baseline to baseline, squashed toward the
+    reading and cut at the glass's top and bottom edges: `frame` is the block-frame extent the glass is built
+    around (`window_quads`, whose top and bottom margins follow `show`)."""
+    drum = record["drum"]
+    em = max(4, int(round(height / height_per_em(font))))
+    _x0, y0, _x1, y1 = frame
+    top, bottom = y0 - (drum["pitch"] - 1 + drum["show"][0]) * height, y1 + (drum["pitch"] - 1 + drum["show"][1]) * height
+    out = []
+    tl = set_lines[0]
+    for g in tl.glyphs:
+        char = tl.source.text[g.char_index]
+        if not char.isdigit():
+            continue
+        pen, baseline = g.x - g.glyph.left, g.y - g.glyph.top
+        for step in (-1, 1):  # the digit above, the digit below
+            near = slanted(truetype_glyph(font, em, str((int(char) + step) % 10), stroke, aspect), slant)
+            rows, cols = near.bitmap.shape
+            if not rows or not cols:
+                continue
+            squashed = max(int(round(rows * drum["squash"])), 1)
+            bitmap = cv2.resize(near.bitmap, (cols, squashed), interpolation=cv2.INTER_AREA)
+            y = baseline + step * drum["pitch"] * height + near.top
+            if step < 0:
+                y += rows - squashed  # its bottom stays where it was, nearest the reading
+            clipped = _clip_rows(bitmap, y, top, bottom)
+            if clipped is not None:
+                out.append(PlacedGlyph(-1, replace(near, bitmap=clipped[0]), pen + near.left, clipped[1]))
+    return out
+
+
+def _clip_rows(bitmap: np.ndarray, y: float, top: float, bottom: float) -> tuple[np.ndarray, float] | None:
+    """The rows of a bitmap placed at `y` that lie between `top` and `bottom` (the glass), the edge rows
+    weighted by how much of them is inside; None when nothing is. Returns the bitmap and its new y."""
+    rows = np.arange(bitmap.shape[0], dtype=np.float64) + y
+    inside = np.clip(np.minimum(rows + 1, bottom) - np.maximum(rows, top), 0.0, 1.0)
+    keep = np.nonzero(inside > 0)[0]
+    if keep.size == 0:
+        return None
+    first, last = int(keep[0]), int(keep[-1]) + 1
+    weighted = bitmap[first:last].astype(np.float32) * inside[first:last, None]
+    clipped = (weighted + 0.5).astype(np.uint8)
+    if not clipped.any():
+        return None
+    return np.ascontiguousarray(clipped), y + first
 
 
 def sample_glare(cfg: DisplayConfig, rng: np.random.Generator) -> dict:
@@ -166,6 +241,9 @@ def window_quads(extent: tuple[float, float, float, float], height: float, recor
     """The glass and the bezel's outer edge as page quads, from the block-frame text extent."""
     x0, y0, x1, y1 = extent
     left, top, right, bottom = (m * height for m in record["margins"])
+    if record.get("drum"):  # the glass shows `show` of the drums' neighbouring digits above and below
+        drum = record["drum"]
+        top, bottom = ((drum["pitch"] - 1 + show) * height for show in drum["show"])
     glass = geo.rect_quad(x0 - left, y0 - top, x1 + right, y1 + bottom)
     b = record["bezel_px"]
     outer = geo.rect_quad(x0 - left - b, y0 - top - b, x1 + right + b, y1 + bottom + b)
