@@ -147,8 +147,8 @@ def render_sample(recipe: Recipe, seed: int, index: int, keep_char_masks: bool =
             if display.get("drum") and not drum_applies(display, set_lines, font):
                 display["drum"] = None  # the record says what was drawn: no drums here
             frame = extent(framed)
-            marks += drum_glyphs(set_lines, font, height, aspect, stroke, slant, display, frame, dot_style,
-                                 rng["display"]) if display.get("drum") else []
+            marks += drum_glyphs(set_lines, font, height, aspect, stroke, slant, display, frame) \
+                if display.get("drum") else []
             glass, outer = window_quads(frame, height, display, H)
             display["window_quad"] = np.round(outer, 2).tolist()  # what a cropper framing the display cuts out
             for target in (image, plain):

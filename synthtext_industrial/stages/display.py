@@ -22,7 +22,6 @@ from pydantic import Field
 from ..core import geometry as geo
 from ..core.config import FloatRange, IntRange, StrictModel
 from ..core.streams import integer, uniform
-from .dotmatrix import dot_glyph
 from .fonts import FontFace, Glyph, height_per_em, truetype_glyph
 from .typeset import PlacedGlyph, TypesetLine, draw_char, slanted
 
@@ -78,9 +77,8 @@ class DisplayConfig(StrictModel):
     drum: float = Field(
         0.0, ge=0.0, le=1.0, description="Chance that a one-line block is a mechanical counter's drums behind the "
                                          "window: above each digit the one before it, below the one after, "
-                                         "unlabelled and cut by the window's top and bottom edges (printed and dot "
-                                         "fonts, as a dot-matrix LCD rolls a counter; not segment fonts); 0 = never "
-                                         "(and no draws).")
+                                         "unlabelled and cut by the window's top and bottom edges (printed fonts "
+                                         "only, not segment or dot fonts); 0 = never (and no draws).")
     drum_pitch: FloatRange(1.1, 2.5) = Field(
         (1.2, 1.6), description="Distance between a drum's digits, baseline to baseline, in text heights.")
     drum_show: FloatRange(0.0, 1.0) = Field(
@@ -122,26 +120,19 @@ def sample_drum(cfg: DisplayConfig, rng: np.random.Generator) -> dict:
 
 
 def drum_applies(record: dict | None, set_lines: list[TypesetLine], font) -> bool:
-    """Drums turn behind a one-line reading in a printed or dot font (a dot-matrix LCD that shows a counter
-    rolls its digits the same way); a seven-segment display has nothing to roll."""
-    return bool(record and record.get("drum")) and len(set_lines) == 1 \
-        and not (isinstance(font, FontFace) and is_segment_font(font.label))
+    """Drums only turn behind a one-line reading in a printed font (segments and dots are not on drums)."""
+    return bool(record and record.get("drum")) and len(set_lines) == 1 and isinstance(font, FontFace) \
+        and not is_segment_font(font.label)
 
 
 def drum_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: float, stroke: int, slant: float,
-                record: dict, frame: tuple[float, float, float, float], dot_style: dict | None = None,
-                rng: np.random.Generator | None = None) -> list[PlacedGlyph]:
+                record: dict, frame: tuple[float, float, float, float]) -> list[PlacedGlyph]:
     """The drums' neighbouring digits, unlabelled: above each digit of the reading the one before it and below
     the one after (a counter rolls up), `pitch` text heights away baseline to baseline, squashed toward the
     reading and cut at the glass's top and bottom edges: `frame` is the block-frame extent the glass is built
-    around (`window_quads`, whose top and bottom margins follow `show`). A dot font's neighbours are drawn
-    with its `dot_style`, their dots' own randomness from `rng`."""
+    around (`window_quads`, whose top and bottom margins follow `show`)."""
     drum = record["drum"]
-    if isinstance(font, FontFace):
-        em = max(4, int(round(height / height_per_em(font))))
-        glyph_of = lambda char: truetype_glyph(font, em, char, stroke, aspect)  # noqa: E731
-    else:
-        glyph_of = lambda char: dot_glyph(char, height, dot_style, rng, aspect)  # noqa: E731
+    em = max(4, int(round(height / height_per_em(font))))
     _x0, y0, _x1, y1 = frame
     top, bottom = y0 - (drum["pitch"] - 1 + drum["show"][0]) * height, y1 + (drum["pitch"] - 1 + drum["show"][1]) * height
     out = []
@@ -152,7 +143,7 @@ def drum_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: float
             continue
         pen, baseline = g.x - g.glyph.left, g.y - g.glyph.top
         for step in (-1, 1):  # the digit above, the digit below
-            near = slanted(glyph_of(str((int(char) + step) % 10)), slant)
+            near = slanted(truetype_glyph(font, em, str((int(char) + step) % 10), stroke, aspect), slant)
             rows, cols = near.bitmap.shape
             if not rows or not cols:
                 continue
