@@ -119,6 +119,11 @@ def sample_drum(cfg: DisplayConfig, rng: np.random.Generator) -> dict:
             "squash": uniform(rng, cfg.drum_squash)}
 
 
+def drum_margins(drum: dict) -> tuple[float, float]:
+    """The glass above and below a drum's reading, in text heights: the gap to each neighbour and what shows."""
+    return drum["pitch"] - 1 + drum["show"][0], drum["pitch"] - 1 + drum["show"][1]
+
+
 def drum_applies(record: dict | None, set_lines: list[TypesetLine], font) -> bool:
     """Drums only turn behind a one-line reading in a printed font (segments and dots are not on drums)."""
     return bool(record and record.get("drum")) and len(set_lines) == 1 and isinstance(font, FontFace) \
@@ -134,7 +139,8 @@ def drum_glyphs(set_lines: list[TypesetLine], font, height: float, aspect: float
     drum = record["drum"]
     em = max(4, int(round(height / height_per_em(font))))
     _x0, y0, _x1, y1 = frame
-    top, bottom = y0 - (drum["pitch"] - 1 + drum["show"][0]) * height, y1 + (drum["pitch"] - 1 + drum["show"][1]) * height
+    above, below = drum_margins(drum)
+    top, bottom = y0 - above * height, y1 + below * height
     out = []
     tl = set_lines[0]
     for g in tl.glyphs:
@@ -242,8 +248,7 @@ def window_quads(extent: tuple[float, float, float, float], height: float, recor
     x0, y0, x1, y1 = extent
     left, top, right, bottom = (m * height for m in record["margins"])
     if record.get("drum"):  # the glass shows `show` of the drums' neighbouring digits above and below
-        drum = record["drum"]
-        top, bottom = ((drum["pitch"] - 1 + show) * height for show in drum["show"])
+        top, bottom = (m * height for m in drum_margins(record["drum"]))
     glass = geo.rect_quad(x0 - left, y0 - top, x1 + right, y1 + bottom)
     b = record["bezel_px"]
     outer = geo.rect_quad(x0 - left - b, y0 - top - b, x1 + right + b, y1 + bottom + b)
