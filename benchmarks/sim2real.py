@@ -61,6 +61,9 @@ def parse_args() -> argparse.Namespace:
                         help="the recognizer's input normalisation (RecognizerConfig.normalize)")
     parser.add_argument("--resize", default="stretch", choices=["stretch", "pad"],
                         help="lines stretched to the input or scaled and padded (RecognizerConfig.resize)")
+    parser.add_argument("--head", default="lstm", choices=["lstm", "skip"],
+                        help="the recognizer's head (RecognizerConfig.head): skip also feeds each step's own "
+                             "features to the logits")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from this trained recognizer run (its config is kept): e.g. an earlier run on "
                              "the same recipe, to pass the CTC plateau in a short budget. Synthetic-only either way")
@@ -144,7 +147,8 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
                              schedule="cosine", seed=seed, augment=args.augment)
     metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone,
                                                                                normalize=args.normalize,
-                                                                               resize=args.resize), settings,
+                                                                               resize=args.resize,
+                                                                               head=args.head), settings,
                                val=work / "val", init=args.init)
     done = {"train_minutes": (time.perf_counter() - t0) / 60,
             "lines_seen": metrics["history"][-1]["step"] * args.batch_size,

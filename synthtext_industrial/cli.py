@@ -519,13 +519,16 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, init=None, *
 @click.option("--resize", default="stretch", show_default=True, type=click.Choice(["stretch", "pad"]),
               help="stretch every line to the input size, or scale it to the input height keeping its aspect ratio "
                    "and pad the rest (glyphs keep their shape however wide the crop; exports carry it)")
+@click.option("--head", default="lstm", show_default=True, type=click.Choice(["lstm", "skip"]),
+              help="skip: the output layer also sees each step's own features beside the BiLSTMs' (CTC leaves its "
+                   "all-blank start sooner)")
 @click.option("--init", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="start from this trained recognizer run's weights, keeping its config (charset, input size, "
                    "normalisation, resize; the shape options above are then ignored): e.g. a run on an earlier "
                    "version of the recipe, to skip CTC's slow start on hard crops")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
-                     learning_rate, schedule, patience, augment, normalize, resize, init, max_minutes, seed, run,
-                     resume, mixed_precision) -> None:
+                     learning_rate, schedule, patience, augment, normalize, resize, head, init, max_minutes, seed,
+                     run, resume, mixed_precision) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
     from .train.fit_recognizer import train_recognizer as fit
@@ -542,7 +545,7 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
 
     metrics = _fit(fit, data, weights, val, run, resume, RecognizerConfig(backbone=backbone, height=height,
                                                                           width=width, normalize=normalize,
-                                                                          resize=resize),
+                                                                          resize=resize, head=head),
                    max_minutes, init=init,
                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
                    steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment,

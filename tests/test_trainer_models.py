@@ -103,6 +103,34 @@ def test_runs_saved_before_resize_existed_stretch_their_lines(tmp_path):
     assert RecognizerConfig.load(path).resize == "stretch" and not RecognizerConfig.load(path).keep_ratio
 
 
+def test_the_skip_head_gives_the_logits_each_steps_own_features():
+    """With the BiLSTMs silenced (all weights zero, so they output zeros), the plain head's logits are the same
+    for every step and every line, while the skip head's still follow the pixels under each step."""
+    rng = np.random.default_rng(0)
+    lines = rng.uniform(0, 255, (2, 32, 128, 1)).astype(np.float32)
+    for head, follows_pixels in (("lstm", False), ("skip", True)):
+        config = RecognizerConfig(height=32, width=128, lstm_units=16, charset="0123456789", head=head)
+        model = build_recognizer(config)
+        assert any(layer.name == "skip" for layer in model.layers) == follows_pixels
+        for layer in model.layers:
+            if "bidirectional" in layer.name:
+                layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+        logits = model(lines).numpy()
+        assert logits.shape == (2, config.sequence_length, 11)
+        varies = logits.std(axis=(0, 1)).max() > 1e-4
+        assert varies == follows_pixels, head
+
+
+def test_runs_saved_before_the_head_existed_load_without_the_skip(tmp_path):
+    path = tmp_path / "config.json"
+    RecognizerConfig(charset="01", head="skip").save(path)
+    assert RecognizerConfig.load(path).head == "skip"
+    data = json.loads(path.read_text())
+    del data["head"]
+    path.write_text(json.dumps(data))
+    assert RecognizerConfig.load(path).head == "lstm"
+
+
 def test_runs_saved_before_normalize_existed_load_without_it(tmp_path):
     path = tmp_path / "config.json"
     RecognizerConfig(charset="01").save(path)

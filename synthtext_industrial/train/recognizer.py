@@ -34,6 +34,8 @@ class RecognizerConfig(StrictModel):
     resize: Literal["stretch", "pad"] = "stretch"  # lines stretched to the input, or scaled keeping their aspect
     #                                               ratio and padded (portable.preprocess); saved runs without it
     #                                               read "stretch"
+    head: Literal["lstm", "skip"] = "lstm"  # skip: the logits also see each step's own features, beside the
+    #                                         BiLSTMs' output; saved runs without it read "lstm"
 
     @property
     def keep_ratio(self) -> bool:
@@ -71,6 +73,7 @@ class RecognizerConfig(StrictModel):
         data.pop("model", None)
         data.setdefault("normalize", "none")  # runs of 0.4.0 and before fed the backbone raw pixels
         data.setdefault("resize", "stretch")  # and runs of 0.5.0 and before stretched every line
+        data.setdefault("head", "lstm")  # and runs of 0.6.0 and before had no skip path
         return cls(**data)
 
 
@@ -91,9 +94,11 @@ def build_recognizer(config: RecognizerConfig, unroll: bool = False):
     h, t, c = features.shape[1], features.shape[2], features.shape[3]
     x = layers.Permute((2, 1, 3))(features)  # [B, T, h, C]: one step per column
     x = layers.Reshape((t, h * c))(x)
-    x = layers.Dense(256, activation="relu")(x)
+    x = local = layers.Dense(256, activation="relu")(x)
     for _ in range(2):
         x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True, unroll=unroll))(x)
+    if config.head == "skip":
+        x = layers.Concatenate(name="skip")([x, local])
     # float32 even under mixed precision (loop.precision): the CTC loss and the softmax want the full range
     logits = layers.Dense(Charset(config.charset).num_classes, name="logits", dtype="float32")(x)
     return keras.Model(inputs, logits, name=f"recognizer_{config.backbone.replace('-', '_')}")
