@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--bench", required=True, type=Path, help="a finished train_reader_small.py --work dir")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--minutes", type=float, default=15.0, help="the recognizer's budget (benchmark: 15)")
-    parser.add_argument("--head", default="lstm", choices=["lstm", "skip"], help="RecognizerConfig.head")
+    parser.add_argument("--head", default="skip", choices=["skip", "lstm"], help="RecognizerConfig.head")
     parser.add_argument("--frames", type=Path, nargs="*", default=[], help="more test-frame folders to read")
     args = parser.parse_args()
 

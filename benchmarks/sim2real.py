@@ -61,7 +61,7 @@ def parse_args() -> argparse.Namespace:
                         help="the recognizer's input normalisation (RecognizerConfig.normalize)")
     parser.add_argument("--resize", default="stretch", choices=["stretch", "pad"],
                         help="lines stretched to the input or scaled and padded (RecognizerConfig.resize)")
-    parser.add_argument("--head", default="lstm", choices=["lstm", "skip"],
+    parser.add_argument("--head", default="skip", choices=["skip", "lstm"],
                         help="the recognizer's head (RecognizerConfig.head): skip also feeds each step's own "
                              "features to the logits")
     parser.add_argument("--init", type=Path, default=None,

@@ -519,9 +519,9 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, init=None, *
 @click.option("--resize", default="stretch", show_default=True, type=click.Choice(["stretch", "pad"]),
               help="stretch every line to the input size, or scale it to the input height keeping its aspect ratio "
                    "and pad the rest (glyphs keep their shape however wide the crop; exports carry it)")
-@click.option("--head", default="lstm", show_default=True, type=click.Choice(["lstm", "skip"]),
-              help="skip: the output layer also sees each step's own features beside the BiLSTMs' (CTC leaves its "
-                   "all-blank start sooner)")
+@click.option("--head", default="skip", show_default=True, type=click.Choice(["skip", "lstm"]),
+              help="skip: the output layer sees each step's own features beside the BiLSTMs' output (CTC leaves "
+                   "its all-blank start sooner on hard crops); lstm: the BiLSTMs' output only, as before 0.7.0")
 @click.option("--init", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="start from this trained recognizer run's weights, keeping its config (charset, input size, "
                    "normalisation, resize; the shape options above are then ignored): e.g. a run on an earlier "

@@ -1,4 +1,4 @@
-"""CRNN-style line recognizer: backbone -> BiLSTM -> per-step softmax, trained with CTC.
+"""CRNN-style line recognizer: backbone -> BiLSTM (+ each step's own features) -> per-step softmax, trained with CTC.
 
 Line images are resized (stretched) to a fixed height x width, the way
 deep-text-recognition-benchmark does by default: a fixed input shape keeps
@@ -34,8 +34,9 @@ class RecognizerConfig(StrictModel):
     resize: Literal["stretch", "pad"] = "stretch"  # lines stretched to the input, or scaled keeping their aspect
     #                                               ratio and padded (portable.preprocess); saved runs without it
     #                                               read "stretch"
-    head: Literal["lstm", "skip"] = "lstm"  # skip: the logits also see each step's own features, beside the
-    #                                         BiLSTMs' output; saved runs without it read "lstm"
+    head: Literal["lstm", "skip"] = "skip"  # skip: the logits also see each step's own features beside the
+    #                                         BiLSTMs' output, so CTC leaves its all-blank start sooner on hard
+    #                                         crops; runs saved before 0.7.0 have no skip and read "lstm"
 
     @property
     def keep_ratio(self) -> bool:
@@ -73,7 +74,7 @@ class RecognizerConfig(StrictModel):
         data.pop("model", None)
         data.setdefault("normalize", "none")  # runs of 0.4.0 and before fed the backbone raw pixels
         data.setdefault("resize", "stretch")  # and runs of 0.5.0 and before stretched every line
-        data.setdefault("head", "lstm")  # and runs of 0.6.0 and before had no skip path
+        data.setdefault("head", "lstm")  # and runs before 0.7.0 had no skip path
         return cls(**data)
 
 
