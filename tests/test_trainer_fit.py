@@ -184,7 +184,8 @@ def test_init_from_the_cli_starts_from_a_trained_run(tiny_data, tmp_path):
     run's, not a fresh model's; a folder that is not a trained recognizer run is refused in one line."""
     config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=32)
     settings = TrainSettings(epochs=8, batch_size=10, steps_per_epoch=10, learning_rate=1e-3, patience=20)
-    first = train_recognizer([tiny_data / "crops"], tmp_path / "first", config, settings, log=lambda _: None)
+    first = train_recognizer([tiny_data / "crops"], tmp_path / "first", config, settings, val=tiny_data / "crops",
+                             log=lambda _: None)
     args = ["train", "recognizer", "--data", str(tiny_data / "crops"), "--epochs", "1", "--steps-per-epoch", "2",
             "--batch-size", "10", "--width", "128"]
     fresh = CliRunner().invoke(main, args + ["--out", str(tmp_path / "fresh")])
@@ -193,7 +194,8 @@ def test_init_from_the_cli_starts_from_a_trained_run(tiny_data, tmp_path):
     loss = {name: json.loads((tmp_path / name / "metrics.json").read_text())["history"][0]["loss"]
             for name in ("fresh", "warm")}
     assert loss["warm"] < 0.5 * loss["fresh"], loss
-    assert loss["warm"] < 2 * first["history"][-1]["loss"] + 1, (loss, first["history"][-1])
+    started = first["history"][first["best"]["epoch"]]  # --init takes the run's best weights, not its last
+    assert loss["warm"] < 2 * started["loss"] + 1, (loss, started)
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["width"] == 64, "the init run's shape"
     assert json.loads((tmp_path / "warm" / "training.json").read_text())["init"] == str(tmp_path / "first")
     bad = CliRunner().invoke(main, args + ["--out", str(tmp_path / "bad"), "--init", str(tiny_data / "crops")])
