@@ -524,7 +524,7 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, init=None, *
                    "its all-blank start sooner on hard crops); lstm: the BiLSTMs' output only, as before 0.7.0")
 @click.option("--init", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="start from this trained recognizer run's weights, keeping its config (charset, input size, "
-                   "normalisation, resize; the shape options above are then ignored): e.g. a run on an earlier "
+                   "normalisation, resize, head; the shape options above are then ignored): e.g. a run on an earlier "
                    "version of the recipe, to skip CTC's slow start on hard crops")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
                      learning_rate, schedule, patience, augment, normalize, resize, head, init, max_minutes, seed,
