@@ -100,6 +100,61 @@ def test_a_footless_1_keeps_its_flag_and_stem_and_drops_the_foot(bitmap):
                               dot_glyph(other, 40, dict(style, footless_1=False), np.random.default_rng(5)).bitmap)
 
 
+@pytest.mark.parametrize("bitmap", ["5x8", "6x12", "7x13", "9x15"])
+def test_a_1s_flag_can_stand_apart_from_its_stem_or_go(bitmap):
+    import cv2
+
+    # dots a little wider than their pitch touch their neighbours, so a gap in the ink is a missing column
+    source = DotMatrixSource(bitmap=bitmap, missing_dots=(0, 0), jitter=(0, 0), smear=(0, 0), ink_spread=(0, 0),
+                             dot_diameter=(1.1, 1.1))
+    style = sample_dot_style(source, np.random.default_rng(0))
+    assert style["flag_1"] == "table"
+    table = load_table(bitmap)
+    pitch = 40 / table.cap_rows
+
+    def glyph(form, **changes):
+        return dot_glyph("1", 40, dict(style, flag_1=form, **changes), np.random.default_rng(5))
+
+    def ink_columns(g):  # above the foot, from the first to the last column with ink: False where one is empty
+        ink = g.bitmap[: -int(pitch * 1.6)] > 64
+        columns = np.flatnonzero(ink.any(axis=0))
+        return ink[:, columns[0]: columns[-1] + 1].any(axis=0)
+
+    drawn, detached, bare = glyph("table"), glyph("detached"), glyph("none")
+    assert ink_columns(drawn).all(), "the table's flag touches the stem"
+    gap = np.flatnonzero(~ink_columns(detached))
+    assert len(gap) >= pitch * 0.5, "a column of space between the detached flag and the stem"
+    assert detached.bitmap.shape[1] == pytest.approx(drawn.bitmap.shape[1] + pitch, abs=2)
+    assert detached.left == pytest.approx(drawn.left - pitch, abs=1)
+    # with small dots the detached 1 still has every dot of the table's, each its own blob
+    small = glyph("detached", dot_diameter=0.6)
+    count, _ = cv2.connectedComponents((small.bitmap > 64).astype(np.uint8))
+    assert count - 1 == len(table.dots["1"])
+    # none: above the foot only the stem is left, one dot wide
+    assert ink_columns(bare).all() and len(ink_columns(bare)) <= pitch * 1.1 + 2
+    assert bare.bitmap.shape[0] == drawn.bitmap.shape[0]
+    # every form keeps the cell's advance, and other characters are drawn as the table draws them
+    assert drawn.advance == detached.advance == bare.advance
+    for other in "7I4":
+        assert np.array_equal(dot_glyph(other, 40, dict(style, flag_1="detached"), np.random.default_rng(5)).bitmap,
+                              dot_glyph(other, 40, style, np.random.default_rng(5)).bitmap)
+
+
+def test_flag_forms_are_drawn_per_block_by_weight_and_the_default_draws_nothing():
+    source = DotMatrixSource(bitmap="6x12", flag_1={"table": 1, "detached": 1, "none": 1})
+    rng = np.random.default_rng(0)
+    forms = [sample_dot_style(source, rng)["flag_1"] for _ in range(300)]
+    assert {form: forms.count(form) for form in set(forms)}.keys() == {"table", "detached", "none"}
+    assert all(60 < forms.count(form) < 140 for form in ("table", "detached", "none"))
+    # the default form takes no draw from the stream, so recipes without flag_1 keep their pages
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    sample_dot_style(DotMatrixSource(bitmap="6x12"), a)
+    sample_dot_style(DotMatrixSource(bitmap="6x12", footless_1=0.0), b)
+    assert a.random() == b.random()
+    with pytest.raises(ValueError, match="positive weight"):
+        DotMatrixSource(bitmap="6x12", flag_1={"table": 0})
+
+
 def test_dot_dropout_never_erases_a_character():
     source = DotMatrixSource(bitmap="5x8", missing_dots=(0.5, 0.5))
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
@@ -18,7 +18,9 @@ from pydantic import Field, field_validator
 from ..core.assets import bundled_dir
 from .fonts import Glyph, check_lookalikes
 from ..core.config import FloatRange, StrictModel
-from ..core.streams import uniform
+from ..core.streams import choose_key, uniform
+
+FLAG_FORMS = ("table", "detached", "none")
 
 TABLES = {"5x8": "x11-misc-fixed-5x8.json", "6x12": "x11-misc-fixed-6x12.json",
           "7x13": "x11-misc-fixed-7x13.json", "9x15": "x11-misc-fixed-9x15.json"}
@@ -69,6 +71,18 @@ class DotMatrixSource(StrictModel):
     footless_1: float = Field(
         0.0, ge=0.0, le=1.0, description="chance per block that 1 is printed as a flag and a stem without its "
                                          "foot, as many coders' fonts print it (the tables draw a foot)")
+    flag_1: dict[Literal["table", "detached", "none"], Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"table": 1.0},
+        description="weights per block of how 1's flag is printed: `table` as the table draws it (touching the "
+                    "stem), `detached` one dot column further out with a gap before the stem (a lone dot, as many "
+                    "coders' 5x7 fonts print it), `none` a bare stem")
+
+    @field_validator("flag_1")
+    @classmethod
+    def _check_flag_weights(cls, value):
+        if sum(value.values()) <= 0:
+            raise ValueError(f"needs a positive weight for one of {', '.join(FLAG_FORMS)}")
+        return value
 
     @field_validator("lookalikes")
     @classmethod
@@ -91,6 +105,7 @@ def sample_dot_style(source: DotMatrixSource, rng: np.random.Generator) -> dict:
         "smear": uniform(rng, source.smear),
         # drawn only when asked for, so recipes without it keep their random streams (and pages)
         "footless_1": bool(source.footless_1 > 0 and rng.random() < source.footless_1),
+        "flag_1": "table" if source.flag_1 == {"table": 1.0} else choose_key(rng, source.flag_1),
     }
 
 
@@ -119,6 +134,21 @@ def footless(dots: np.ndarray) -> np.ndarray:
     return dots[~bottom | (dots[:, 1] == stem)]
 
 
+def flagged(dots: np.ndarray, form: str) -> np.ndarray:
+    """A 1's dots [(row, col)] with its flag (the dots left of the stem above the bottom row) as the table draws
+    it, one column further out (`detached`: a gap between flag and stem) or gone (`none`: a bare stem)."""
+    if form == "table":
+        return dots
+    columns, counts = np.unique(dots[:, 1], return_counts=True)
+    stem = columns[np.argmax(counts)]
+    flag = (dots[:, 1] < stem) & (dots[:, 0] < dots[:, 0].max())
+    if form == "none":
+        return dots[~flag]
+    moved = dots.copy()
+    moved[flag, 1] -= 1
+    return moved
+
+
 def dot_glyph(char: str, height_px: float, style: dict, rng: np.random.Generator, aspect: float = 1.0) -> Glyph:
     """Render one character as dots; `height_px` is the capital height (dot rows times pitch).
 
@@ -132,6 +162,8 @@ def dot_glyph(char: str, height_px: float, style: dict, rng: np.random.Generator
         return Glyph(np.zeros((0, 0), np.uint8), 0, 0, advance)
     if char == "1" and style.get("footless_1"):
         dots = footless(dots)
+    if char == "1":
+        dots = flagged(dots, style.get("flag_1", "table"))
     keep = rng.random(len(dots)) >= style["missing_dots"]
     if not keep.any():
         keep[int(rng.integers(len(dots)))] = True  # a character never vanishes entirely
