@@ -18,7 +18,7 @@ import numpy as np
 from .stages.dotmatrix import DotMatrixSource
 from .stages.fonts import FontFace, load_font, quantise_aspect
 from .stages.typeset import extent, typeset
-from .stages.text import (CLASS, LITERAL, DIGITS, MONTHS, FieldSpec, GeneratedLine, TextConfig,
+from .stages.text import (CLASS, LITERAL, DIGITS, MONTHS, TITLE_MONTHS, FieldSpec, GeneratedLine, TextConfig,
                           parse_date_format, parse_template)
 
 MIN_HEIGHT = 6  # the smallest typography.height_px allows
@@ -50,6 +50,7 @@ def _longest_field(spec: FieldSpec, widths: _Widths) -> str:
         digit = widths.widest(DIGITS)
         tokens, _ = parse_date_format(spec.date.format)
         value = "".join(text if not directive else widths.widest(MONTHS) if text == "b"
+                        else widths.widest(TITLE_MONTHS) if text == "h"
                         else "%" if text == "%" else digit * DATE_WIDTHS[text] for directive, text in tokens)
     elif spec.counter is not None:
         c = spec.counter

@@ -207,6 +207,10 @@ def test_dates_are_calendar_days_in_range():
     assert not grammar.accepts("EXP 01.01.2026") and not grammar.accepts("EXP 01.01.2029")  # outside the range
     assert grammar.accepts("31 DEC 27 23:59") and not grammar.accepts("31 DEC 27 24:00")
     assert not grammar.accepts("31 NOV 27 12:00") and not grammar.accepts("31 Dec 27 12:00")
+    title = compile_grammar([config(["Best By {bb}"], {"bb": {"date": {"format": "%h %d %Y", "start": "2027-01-01",
+                                                                         "end": "2027-12-31"}}})])
+    assert title.accepts("Best By Feb 28 2027") and not title.accepts("Best By FEB 28 2027")
+    assert not title.accepts("Best By Feb 29 2027") and not title.accepts("Best By Feb 28 2028")
     week = compile_grammar([config(["{wk}"], {"wk": {"date": {"format": "%g%V", "start": "2025-01-01",
                                                                    "end": "2026-12-31"}}})])
     assert week.accepts("2653") and not week.accepts("2553") and not week.accepts("2600")  # 2026 has 53 ISO weeks

@@ -137,13 +137,14 @@ DATES = [dt.date(2020, 1, 1) + dt.timedelta(days=d) for d in range(0, 800, 13)] 
 
 @pytest.mark.parametrize("day", DATES, ids=str)
 def test_every_date_directive_matches_datetime(day):
-    fmt = "%Y|%y|%m|%d|%b|%j|%V|%G|%g|%u|%H|%M|%%"
+    fmt = "%Y|%y|%m|%d|%b|%h|%j|%V|%G|%g|%u|%H|%M|%%"
     cfg = config(["{when}"], {"when": {"date": {"format": fmt, "start": day, "end": day}}})
     for text in texts(cfg, 3, seed=day.toordinal()):
-        Y, y, m, d, b, j, V, G, g, u, H, M, percent = text.split("|")
+        Y, y, m, d, b, h, j, V, G, g, u, H, M, percent = text.split("|")
         iso = day.isocalendar()
         assert (Y, y, m, d) == (f"{day.year:04d}", f"{day.year % 100:02d}", f"{day.month:02d}", f"{day.day:02d}")
         assert b == MONTHS[day.month - 1]
+        assert h == day.strftime("%b") == b.title()  # the C locale's abbreviated month
         assert j == f"{day.timetuple().tm_yday:03d}"
         assert (V, G, g, u) == (f"{iso.week:02d}", f"{iso.year:04d}", f"{iso.year % 100:02d}", str(iso.weekday))
         assert len(H) == 2 and 0 <= int(H) <= 23 and len(M) == 2 and 0 <= int(M) <= 59
@@ -168,6 +169,10 @@ def test_date_format_literals_and_month_names_in_charset():
     cfg = config(["EXP {exp}"], {"exp": {"date": {"format": "%d %b %Y %%"}}})
     assert block_charset(cfg, 0) == frozenset("EXP %") | frozenset(string.digits) | frozenset("".join(MONTHS))
     assert set("".join(texts(cfg, 300))) <= block_charset(cfg, 0)
+    title = config(["Best By {bb}"], {"bb": {"date": {"format": "%h %d %Y"}}})
+    assert block_charset(title, 0) == (frozenset("Best By") | frozenset(string.digits)
+                                       | frozenset("".join(m.title() for m in MONTHS)))
+    assert set("".join(texts(title, 300))) <= block_charset(title, 0)
 
 
 # -------------------------------------------------------------- check digits

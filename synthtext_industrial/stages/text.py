@@ -42,8 +42,9 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]+\Z")
 REPEAT = re.compile(r"(\d+)(?:-(\d+))?\Z")
 DIGITS = frozenset(string.digits)
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+TITLE_MONTHS = tuple(month.title() for month in MONTHS)  # as packs set them beside "Best Before"
 DATE_DIRECTIVES = {
-    "Y": "year", "y": "2-digit year", "m": "month", "d": "day", "b": "month name (JAN..DEC)",
+    "Y": "year", "y": "2-digit year", "m": "month", "d": "day", "b": "month name (JAN..DEC)", "h": "month name (Jan..Dec)",
     "j": "day of year", "V": "ISO week", "G": "ISO year", "g": "2-digit ISO year", "u": "ISO weekday 1-7",
     "H": "hour", "M": "minute", "%": "a literal %",
 }
@@ -219,7 +220,7 @@ def parse_date_format(fmt: str) -> tuple[tuple[tuple[bool, str], ...], frozenset
             allowed = ", ".join(f"%{k} {v}" for k, v in DATE_DIRECTIVES.items())
             raise ValueError(f"date format {fmt!r}: unknown directive %{letter}; allowed: {allowed}")
         tokens.append((True, letter))
-        charset.update("".join(MONTHS) if letter == "b" else DIGITS)
+        charset.update("".join(MONTHS) if letter == "b" else "".join(TITLE_MONTHS) if letter == "h" else DIGITS)
         if literal:
             tokens.append((False, literal))
         i += 1
@@ -250,6 +251,8 @@ def format_date(fmt: str, moment: dt.datetime) -> str:
             out.append(f"{moment.day:02d}")
         elif text == "b":
             out.append(MONTHS[moment.month - 1])
+        elif text == "h":
+            out.append(TITLE_MONTHS[moment.month - 1])
         elif text == "j":
             out.append(f"{moment.toordinal() - dt.date(moment.year, 1, 1).toordinal() + 1:03d}")
         elif text == "V":
@@ -291,7 +294,7 @@ TemplateStr = Annotated[str, BeforeValidator(_template_string)]
 class DateSpec(StrictModel):
     """A date (and time) drawn uniformly between start and end, printed with a strftime-like format."""
 
-    format: str = Field("%Y-%m-%d", description="directives %Y %y %m %d %b (JAN..DEC) %j (day of year) "
+    format: str = Field("%Y-%m-%d", description="directives %Y %y %m %d %b (JAN..DEC) %h (Jan..Dec) %j (day of year) "
                         "%V (ISO week) %G %g (ISO year, 4/2 digits) %u (ISO weekday) %H %M %%")
     start: dt.date = Field(dt.date(2025, 1, 1), description="first possible date (inclusive)")
     end: dt.date = Field(dt.date(2030, 12, 31), description="last possible date (inclusive)")
