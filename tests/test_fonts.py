@@ -130,6 +130,15 @@ def test_a_1s_flag_can_stand_apart_from_its_stem_or_go(bitmap):
     small = glyph("detached", dot_diameter=0.6)
     count, _ = cv2.connectedComponents((small.bitmap > 64).astype(np.uint8))
     assert count - 1 == len(table.dots["1"])
+    # diagonal: two flag dots running down-left from the stem's top, one pitch apart each way
+    diagonal = glyph("diagonal", dot_diameter=0.6)
+    _, _, _, centres = cv2.connectedComponentsWithStats((diagonal.bitmap > 64).astype(np.uint8))
+    top = centres[1:][centres[1:, 1] < centres[1:, 1].min() + 2.5 * pitch]  # the dots of the top three rows
+    stem_x, stem_top = top[:, 0].max(), top[:, 1].min()
+    flag = sorted((stem_x - x, y - stem_top) for x, y in top if x < stem_x - pitch / 2)
+    assert len(flag) == 2
+    assert flag[0] == (pytest.approx(pitch, abs=1.5), pytest.approx(pitch, abs=1.5))
+    assert flag[1] == (pytest.approx(2 * pitch, abs=1.5), pytest.approx(2 * pitch, abs=1.5))
     # none: above the foot only the stem is left, one dot wide
     assert ink_columns(bare).all() and len(ink_columns(bare)) <= pitch * 1.1 + 2
     assert bare.bitmap.shape[0] == drawn.bitmap.shape[0]

@@ -20,7 +20,7 @@ from .fonts import Glyph, check_lookalikes
 from ..core.config import FloatRange, StrictModel
 from ..core.streams import choose_key, uniform
 
-FLAG_FORMS = ("table", "detached", "none")
+FLAG_FORMS = ("table", "detached", "diagonal", "none")
 
 TABLES = {"5x8": "x11-misc-fixed-5x8.json", "6x12": "x11-misc-fixed-6x12.json",
           "7x13": "x11-misc-fixed-7x13.json", "9x15": "x11-misc-fixed-9x15.json"}
@@ -71,11 +71,12 @@ class DotMatrixSource(StrictModel):
     footless_1: float = Field(
         0.0, ge=0.0, le=1.0, description="chance per block that 1 is printed as a flag and a stem without its "
                                          "foot, as many coders' fonts print it (the tables draw a foot)")
-    flag_1: dict[Literal["table", "detached", "none"], Annotated[float, Field(ge=0)]] = Field(
+    flag_1: dict[Literal["table", "detached", "diagonal", "none"], Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"table": 1.0},
-        description="weights per block of how 1's flag is printed: `table` as the table draws it (touching the "
-                    "stem), `detached` one dot column further out with a gap before the stem (a lone dot, as many "
-                    "coders' 5x7 fonts print it), `none` a bare stem")
+        description="weights per block of how 1's flag is printed: `table` as the table draws it, `detached` one "
+                    "dot column further out with a gap before the stem (a lone dot), `diagonal` two dots running "
+                    "down-left from the stem's top (the outer one clear of the stem), `none` a bare stem: coders' "
+                    "5x7 fonts print all of these")
 
     @field_validator("flag_1")
     @classmethod
@@ -136,7 +137,8 @@ def footless(dots: np.ndarray) -> np.ndarray:
 
 def flagged(dots: np.ndarray, form: str) -> np.ndarray:
     """A 1's dots [(row, col)] with its flag (the dots left of the stem above the bottom row) as the table draws
-    it, one column further out (`detached`: a gap between flag and stem) or gone (`none`: a bare stem)."""
+    it, one column further out (`detached`: a gap between flag and stem), as two dots running down-left from the
+    stem's top (`diagonal`) or gone (`none`: a bare stem)."""
     if form == "table":
         return dots
     columns, counts = np.unique(dots[:, 1], return_counts=True)
@@ -144,6 +146,10 @@ def flagged(dots: np.ndarray, form: str) -> np.ndarray:
     flag = (dots[:, 1] < stem) & (dots[:, 0] < dots[:, 0].max())
     if form == "none":
         return dots[~flag]
+    if form == "diagonal":
+        top = dots[dots[:, 1] == stem, 0].min()
+        diagonal = np.array([(top + 1, stem - 1), (top + 2, stem - 2)], dtype=dots.dtype)
+        return np.concatenate([dots[~flag], diagonal])
     moved = dots.copy()
     moved[flag, 1] -= 1
     return moved
