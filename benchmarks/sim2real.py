@@ -8,13 +8,14 @@ Steps: generate `--pages` pages of the recipe with line crops (data seed 0) for 
 seed (as benchmarks/train_small.py does); read the synthetic validation lines and the real folder's images
 (labels.tsv, as `synthtext-industrial evaluate --images` reads it); print one table: synthetic string accuracy,
 real string and character accuracy, the gap, then the commonest character confusions on the real set (from an
-edit-distance alignment) and repeated whole-string errors. Writes WORK/<run>/real-predictions.csv and
-WORK/<run>/real-failures.png (the worst real crops with truth and reading), and WORK/report.json.
+edit-distance alignment) and repeated whole-string errors. Writes WORK/<run>/<set>-predictions.csv and
+WORK/<run>/<set>-failures.png (the worst real crops with truth and reading), and WORK/report-<set>.json, named
+by the real folder so that reading a finished run on another set keeps the first set's files.
 
 With --adapt, each seed's run is then adapted to the real set's images without their labels
-(`synthtext-industrial adapt`: self-training, docs/adapt.md) into WORK/run-seedN-adapted, reading only the
-image files of the real folder's images/ (never labels.tsv), and scored on the real labels like the run itself;
-with --bn, also the batch-norm-statistics-only adaptation (WORK/run-seedN-bn).
+(`synthtext-industrial adapt`: self-training, docs/adapt.md) into WORK/run-seedN-adapted-<set folder>, reading
+only the image files of the real folder's images/ (never labels.tsv), and scored on the real labels like the run;
+with --bn, also the batch-norm-statistics-only adaptation (WORK/run-seedN-bn-<set folder>).
 
 Scoring: the real folder's set.json (written by benchmarks/realsets/build.py) gives the rule (e.g. plates: only
 Latin capitals and digits; IIIT5K: case-insensitive); --only / --ignore-case / --cut-at override it.
@@ -166,7 +167,7 @@ def adapt_run(work: Path, run: Path, real: Path, args: argparse.Namespace, seed:
     """(adapted run, its adapt.json): self-training (or batch-norm statistics) on the real images only."""
     from synthtext_industrial.train.adapt import AdaptSettings, adapt, adapt_batchnorm
 
-    out = Path(f"{run}-{'bn' if bn else 'adapted'}")
+    out = Path(f"{run}-{'bn' if bn else 'adapted'}-{real.name}")  # one per real set: never another set's
     settings = AdaptSettings(rounds=args.adapt_rounds, steps=args.adapt_steps, threshold=args.adapt_threshold,
                              pseudo_weight=args.pseudo_weight, batch_size=args.batch_size,
                              learning_rate=args.adapt_learning_rate, augment=args.augment, seed=seed)
@@ -276,8 +277,8 @@ def main() -> None:
         syn_score = score([p.truth for p in syn], [p.text for p in syn], Rule())
         got = read(run, real)
         real_score = score([p.truth for p in got], [p.text for p in got], rule)
-        write_predictions(run / "real-predictions.csv", got, rule)
-        failure_sheet(run / "real-failures.png", got, rule, args.worst)
+        write_predictions(run / f"{set_name}-predictions.csv", got, rule)
+        failure_sheet(run / f"{set_name}-failures.png", got, rule, args.worst)
         print(f"seed {seed}: trained {done['train_minutes']:.1f} min ({done['lines_seen']} lines seen, best epoch "
               f"{done['best_epoch']}); read {len(syn) + len(got)} lines in {time.perf_counter() - t0:.0f} s")
         result = {"seed": seed, **done, "synthetic": syn_score.__dict__, "real": real_score.__dict__}
@@ -286,7 +287,7 @@ def main() -> None:
             result["real_grammar"] = score([p.truth for p in constrained], [p.text for p in constrained],
                                            rule).__dict__
             result["real_grammar"]["rejected"] = sum(p.rejected for p in constrained)
-            write_predictions(run / "real-predictions-grammar.csv", constrained, rule)
+            write_predictions(run / f"{set_name}-predictions-grammar.csv", constrained, rule)
         for bn, key in ((False, "adapted"), (True, "bn")):
             if not (args.bn if bn else args.adapt):
                 continue
@@ -299,7 +300,7 @@ def main() -> None:
             result[key] = score([p.truth for p in got], [p.text for p in got], rule).__dict__
             result[key]["minutes"] = record.get("minutes")
             result[key]["kept"] = [r["kept"] for r in record.get("rounds", [])]
-            write_predictions(adapted / "real-predictions.csv", got, rule)
+            write_predictions(adapted / f"{set_name}-predictions.csv", got, rule)
             if grammar is not None:
                 constrained = read(adapted, real, grammar)
                 result[f"{key}_grammar"] = score([p.truth for p in constrained], [p.text for p in constrained],
@@ -308,7 +309,7 @@ def main() -> None:
         results.append(result)
 
     print_table(results, recipe.source, args, set_name, len(synthetic), len(real), rule, work)
-    (work / "report.json").write_text(json.dumps({
+    (work / f"report-{set_name}.json").write_text(json.dumps({
         "recipe": str(recipe.source), "real": str(args.real), "scoring": rule.__dict__, "pages": args.pages,
         "minutes": args.minutes, "backbone": args.backbone, "init": str(args.init) if args.init else None,
         **({"adapt": {"rounds": args.adapt_rounds, "steps": args.adapt_steps, "threshold": args.adapt_threshold,
@@ -365,7 +366,8 @@ def print_table(results: list[dict], recipe, args, set_name: str, n_syn: int, n_
     if last["string_errors"]:
         print("repeated whole-string errors (scored truth -> scored reading):")
         print("  " + "; ".join(f"{s} x{n}" for s, n in last["string_errors"]))
-    print(f"failure sheet: {work}/run-seed{results[-1]['seed']}/real-failures.png; report: {work}/report.json")
+    print(f"failure sheet: {work}/run-seed{results[-1]['seed']}/{set_name}-failures.png; report: "
+          f"{work}/report-{set_name}.json")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ DIGITS = frozenset(string.digits)
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 TITLE_MONTHS = tuple(month.title() for month in MONTHS)  # as packs set them beside "Best Before"
 DATE_DIRECTIVES = {
-    "Y": "year", "y": "2-digit year", "m": "month", "d": "day", "b": "month name (JAN..DEC)", "h": "month name (Jan..Dec)",
+    "Y": "year", "y": "2-digit year", "m": "month", "d": "day", "b": "month name (JAN..DEC)",
+    "h": "month name (Jan..Dec)",
     "j": "day of year", "V": "ISO week", "G": "ISO year", "g": "2-digit ISO year", "u": "ISO weekday 1-7",
     "H": "hour", "M": "minute", "%": "a literal %",
 }
