@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import cv2
 import numpy as np
@@ -20,7 +20,7 @@ from .fonts import Glyph, check_lookalikes
 from ..core.config import FloatRange, StrictModel
 from ..core.streams import choose_key, uniform
 
-FLAG_FORMS = ("table", "detached", "diagonal", "none")
+FlagForm = Literal["table", "detached", "diagonal", "none"]  # how a 1 draws its flag: see flagged()
 
 TABLES = {"5x8": "x11-misc-fixed-5x8.json", "6x12": "x11-misc-fixed-6x12.json",
           "7x13": "x11-misc-fixed-7x13.json", "9x15": "x11-misc-fixed-9x15.json"}
@@ -71,7 +71,7 @@ class DotMatrixSource(StrictModel):
     footless_1: float = Field(
         0.0, ge=0.0, le=1.0, description="chance per block that 1 is printed as a flag and a stem without its "
                                          "foot, as many coders' fonts print it (the tables draw a foot)")
-    flag_1: dict[Literal["table", "detached", "diagonal", "none"], Annotated[float, Field(ge=0)]] = Field(
+    flag_1: dict[FlagForm, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"table": 1.0},
         description="weights per block of how 1's flag is printed: `table` as the table draws it, `detached` one "
                     "dot column further out with a gap before the stem (a lone dot), `diagonal` two dots running "
@@ -82,7 +82,7 @@ class DotMatrixSource(StrictModel):
     @classmethod
     def _check_flag_weights(cls, value):
         if sum(value.values()) <= 0:
-            raise ValueError(f"needs a positive weight for one of {', '.join(FLAG_FORMS)}")
+            raise ValueError(f"needs a positive weight for one of {', '.join(get_args(FlagForm))}")
         return value
 
     @field_validator("lookalikes")
@@ -126,11 +126,16 @@ def _draw_dot(canvas: np.ndarray, cx: float, cy: float, diameter: float, roundne
             cv2.circle(canvas, (round(px), round(py)), r, 255, -1)
 
 
-def footless(dots: np.ndarray) -> np.ndarray:
-    """A glyph's dots [(row, col)] without its foot: of the bottom row only the stem's dot (the column with most
-    dots) stays. For 1 this leaves the flag and the stem."""
+def stem_column(dots: np.ndarray) -> float:
+    """The column of a glyph's stem: the one with most dots."""
     columns, counts = np.unique(dots[:, 1], return_counts=True)
-    stem = columns[np.argmax(counts)]
+    return columns[np.argmax(counts)]
+
+
+def footless(dots: np.ndarray) -> np.ndarray:
+    """A glyph's dots [(row, col)] without its foot: of the bottom row only the stem's dot stays. For 1 this
+    leaves the flag and the stem."""
+    stem = stem_column(dots)
     bottom = dots[:, 0] == dots[:, 0].max()
     return dots[~bottom | (dots[:, 1] == stem)]
 
@@ -141,8 +146,7 @@ def flagged(dots: np.ndarray, form: str) -> np.ndarray:
     stem's top (`diagonal`) or gone (`none`: a bare stem)."""
     if form == "table":
         return dots
-    columns, counts = np.unique(dots[:, 1], return_counts=True)
-    stem = columns[np.argmax(counts)]
+    stem = stem_column(dots)
     flag = (dots[:, 1] < stem) & (dots[:, 0] < dots[:, 0].max())
     if form == "none":
         return dots[~flag]
