@@ -164,6 +164,57 @@ def test_flag_forms_are_drawn_per_block_by_weight_and_the_default_draws_nothing(
         DotMatrixSource(bitmap="6x12", flag_1={"table": 0})
 
 
+@pytest.mark.parametrize("bitmap", ["5x8", "6x12", "7x13", "9x15"])
+def test_a_coders_stop_and_colon_are_one_dot_column_wide_or_one_dot_per_point(bitmap):
+    import cv2
+
+    source = DotMatrixSource(bitmap=bitmap, missing_dots=(0, 0), jitter=(0, 0), smear=(0, 0), ink_spread=(0, 0),
+                             dot_diameter=(0.6, 0.6))
+    style = sample_dot_style(source, np.random.default_rng(0))
+    assert "punctuation" not in style, "the default form takes no draw and leaves the style as it was"
+    pitch = 40 / load_table(bitmap).cap_rows
+
+    def dots(char, form):  # centres of the drawn dots (x right, y down from the baseline), one per blob
+        glyph = dot_glyph(char, 40, dict(style, punctuation=form), np.random.default_rng(5))
+        count, _, _, centres = cv2.connectedComponentsWithStats((glyph.bitmap > 64).astype(np.uint8))
+        return centres[1:] + [glyph.left, glyph.top], glyph
+
+    for char, points in ((".", 1), (":", 2)):
+        table, table_glyph = dots(char, "table")
+        narrow, narrow_glyph = dots(char, "narrow")
+        single, single_glyph = dots(char, "single")
+        assert np.ptp(narrow[:, 0]) < 1 and np.ptp(single[:, 0]) < 1, "one column of dots"
+        assert np.ptp(table[:, 0]) >= pitch - 1, "the tables draw two or three columns"
+        assert len(single) == points
+        # narrow: at most two dots per point, within the table's rows (no tail like a comma's), in a column
+        # the table draws
+        assert points <= len(narrow) <= 2 * points
+        assert table[:, 1].min() - 1 <= narrow[:, 1].min() and narrow[:, 1].max() <= table[:, 1].max() + 1
+        assert table[:, 0].min() - 1 <= narrow[0, 0] <= table[:, 0].max() + 1
+        # every dot lies within the table's ink, and a full stop keeps a dot in the table's lowest point
+        assert single[:, 1].max() <= table[:, 1].max() + 1 and single[:, 1].max() >= table[:, 1].max() - pitch - 1
+        assert table_glyph.advance == narrow_glyph.advance == single_glyph.advance
+    # a colon's single dots stay apart by at least three pitches: it never becomes a short stem
+    colon, _ = dots(":", "single")
+    assert np.ptp(colon[:, 1]) >= 3 * pitch - 1
+    for other in "1A-/":
+        assert np.array_equal(dot_glyph(other, 40, dict(style, punctuation="single"), np.random.default_rng(5)).bitmap,
+                              dot_glyph(other, 40, style, np.random.default_rng(5)).bitmap)
+
+
+def test_punctuation_forms_are_drawn_per_block_by_weight():
+    source = DotMatrixSource(bitmap="6x12", punctuation={"table": 1, "narrow": 1, "single": 1})
+    rng = np.random.default_rng(0)
+    forms = [sample_dot_style(source, rng)["punctuation"] for _ in range(300)]
+    assert all(60 < forms.count(form) < 140 for form in ("table", "narrow", "single"))
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    sample_dot_style(DotMatrixSource(bitmap="6x12"), a)
+    sample_dot_style(DotMatrixSource(bitmap="6x12", punctuation={"table": 1}), b)
+    assert a.random() == b.random()
+    with pytest.raises(ValueError, match="positive weight"):
+        DotMatrixSource(bitmap="6x12", punctuation={"narrow": 0})
+
+
 def test_dot_dropout_never_erases_a_character():
     source = DotMatrixSource(bitmap="5x8", missing_dots=(0.5, 0.5))
     rng = np.random.default_rng(0)

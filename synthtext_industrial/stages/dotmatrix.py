@@ -21,6 +21,8 @@ from ..core.config import FloatRange, StrictModel
 from ..core.streams import choose_key, uniform
 
 FlagForm = Literal["table", "detached", "diagonal", "none"]  # how a 1 draws its flag: see flagged()
+PunctForm = Literal["table", "narrow", "single"]  # how `.` and `:` draw their dots: see punctuated()
+PUNCTUATION = ".:"
 
 TABLES = {"5x8": "x11-misc-fixed-5x8.json", "6x12": "x11-misc-fixed-6x12.json",
           "7x13": "x11-misc-fixed-7x13.json", "9x15": "x11-misc-fixed-9x15.json"}
@@ -78,11 +80,24 @@ class DotMatrixSource(StrictModel):
                     "down-left from the stem's top (the outer one clear of the stem), `none` a bare stem: coders' "
                     "5x7 fonts print all of these")
 
+    punctuation: dict[PunctForm, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"table": 1.0},
+        description="weights per block of how `.` and `:` are printed: `table` as the table draws them (a block "
+                    "of 2x2 dots per point in most tables), `narrow` one dot column wide, `single` one dot per "
+                    "point: coders' 5x7 fonts print the narrow and single forms")
+
     @field_validator("flag_1")
     @classmethod
     def _check_flag_weights(cls, value):
         if sum(value.values()) <= 0:
             raise ValueError(f"needs a positive weight for one of {', '.join(get_args(FlagForm))}")
+        return value
+
+    @field_validator("punctuation")
+    @classmethod
+    def _check_punctuation_weights(cls, value):
+        if sum(value.values()) <= 0:
+            raise ValueError(f"needs a positive weight for one of {', '.join(get_args(PunctForm))}")
         return value
 
     @field_validator("lookalikes")
@@ -107,6 +122,7 @@ def sample_dot_style(source: DotMatrixSource, rng: np.random.Generator) -> dict:
         # drawn only when asked for, so recipes without it keep their random streams (and pages)
         "footless_1": bool(source.footless_1 > 0 and rng.random() < source.footless_1),
         "flag_1": "table" if source.flag_1 == {"table": 1.0} else choose_key(rng, source.flag_1),
+        **({} if source.punctuation == {"table": 1.0} else {"punctuation": choose_key(rng, source.punctuation)}),
     }
 
 
@@ -159,6 +175,32 @@ def flagged(dots: np.ndarray, form: str) -> np.ndarray:
     return moved
 
 
+def punctuated(dots: np.ndarray, form: str) -> np.ndarray:
+    """A `.` or `:`'s dots [(row, col)] as the table draws them, with each point (a run of dot rows) cut to its
+    middle column where it is widest (`narrow`: a 2x2 block keeps two dots, a plus-shaped point its centre, so
+    no point grows a tail like a comma's), or to one dot (`single`) in its middle row; of an even run, the
+    lowest point keeps its lower middle row (a full stop stays down) and the others their upper one."""
+    if form == "table":
+        return dots
+    rows = np.unique(dots[:, 0])
+    starts = [0] + [i for i in range(1, len(rows)) if rows[i] > rows[i - 1] + 1]
+    kept = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(rows)
+        point = dots[(dots[:, 0] >= rows[start]) & (dots[:, 0] <= rows[end - 1])]
+        columns = np.unique(point[:, 1])
+        middle = columns[(len(columns) - 1) // 2]
+        if form == "narrow":  # in the rows where the point is widest: a plus-shaped point keeps its centre only
+            widths = {r: int((point[:, 0] == r).sum()) for r in np.unique(point[:, 0])}
+            widest = [r for r, w in widths.items() if w == max(widths.values())]
+            kept.append(point[(point[:, 1] == middle) & np.isin(point[:, 0], widest)])
+        else:
+            n = end - start
+            row = rows[start + n // 2] if end == len(rows) else rows[start + (n - 1) // 2]
+            kept.append(np.array([(row, middle)], dtype=dots.dtype))
+    return np.concatenate(kept)
+
+
 def dot_glyph(char: str, height_px: float, style: dict, rng: np.random.Generator, aspect: float = 1.0) -> Glyph:
     """Render one character as dots; `height_px` is the capital height (dot rows times pitch).
 
@@ -174,6 +216,8 @@ def dot_glyph(char: str, height_px: float, style: dict, rng: np.random.Generator
         dots = footless(dots)
     if char == "1":
         dots = flagged(dots, style.get("flag_1", "table"))
+    if char in PUNCTUATION:
+        dots = punctuated(dots, style.get("punctuation", "table"))
     keep = rng.random(len(dots)) >= style["missing_dots"]
     if not keep.any():
         keep[int(rng.integers(len(dots)))] = True  # a character never vanishes entirely
