@@ -426,3 +426,25 @@ def test_drums_turn_only_behind_one_line_readings_in_printed_fonts():
         sample = render_sample(recipe, 0, 0, keep_char_masks=True)
         assert sample.records["blocks"][0]["display"]["drum"] is None
         assert not check_sample(sample)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.3])
+def test_a_decimal_point_keeps_the_digit_pitch(gap):
+    """DSEG's point has no advance: it sits in the gap between two digit cells, and the digits keep their
+    pitch across it as on a display; it used to take a gap of its own, so every point came with a wide gap."""
+    from synthtext_industrial.stages.text import GeneratedLine
+    from synthtext_industrial.stages.typeset import typeset
+
+    face = FontFace("dseg7", str(catalog()["dseg7"].path))
+
+    def lefts(text):
+        line, = typeset([GeneratedLine(text, ())], face, None, 60.0, 1.0, gap * 60, 0, 1.5, "left",
+                        np.random.default_rng(0))
+        return {line.source.text[g.char_index] + str(g.char_index): (g.x, g.x + g.glyph.bitmap.shape[1])
+                for g in line.glyphs}
+
+    plain, pointed = lefts("580"), lefts("58.0")
+    pitch = plain["02"][0] - plain["81"][0]
+    assert pointed["03"][0] - pointed["81"][0] == pytest.approx(pitch, abs=0.5), "8 to 0: one pitch"
+    point, eight, zero = pointed[".2"], pointed["81"], pointed["03"]
+    assert eight[1] <= point[0] + 1 and point[1] <= zero[0] + 1, "the point lies between the two digits"

@@ -86,7 +86,9 @@ def typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, st
             glyph = slanted(glyph, slant)
             if ch != " " and glyph.bitmap.size:
                 placed.append(PlacedGlyph(i, glyph, pen + glyph.left, baseline + glyph.top))
-            pen += glyph.advance + gap
+            # a mark with no advance of its own (DSEG's decimal point, drawn in the gap between two digit
+            # cells) takes no gap either: a display's digits keep their pitch across the point
+            pen += glyph.advance + (gap if glyph.advance > 0 else 0.0)
         set_lines.append(TypesetLine(line, placed))
         widths.append(max(pen - gap, 0.0))
     block_width = max(widths)
