@@ -76,7 +76,7 @@ def typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, st
     set_lines, widths = [], []
     for n, line in enumerate(lines):
         baseline = n * spacing * height
-        pen, placed = 0.0, []
+        pen, placed, last_gap = 0.0, [], 0.0
         for i, ch in enumerate(line.text):
             if isinstance(font, DotMatrixSource):
                 glyph = dot_glyph(ch, height, dot_style, rng, aspect)
@@ -88,9 +88,10 @@ def typeset(lines: list[GeneratedLine], font, dot_style, height, aspect, gap, st
                 placed.append(PlacedGlyph(i, glyph, pen + glyph.left, baseline + glyph.top))
             # a mark with no advance of its own (DSEG's decimal point, drawn in the gap between two digit
             # cells) takes no gap either: a display's digits keep their pitch across the point
-            pen += glyph.advance + (gap if glyph.advance > 0 else 0.0)
+            last_gap = gap if glyph.advance > 0 else 0.0
+            pen += glyph.advance + last_gap
         set_lines.append(TypesetLine(line, placed))
-        widths.append(max(pen - gap, 0.0))
+        widths.append(max(pen - last_gap, 0.0))
     block_width = max(widths)
     for tl, width in zip(set_lines, widths):
         shift = {"left": 0.0, "center": (block_width - width) / 2, "right": block_width - width}[align]
