@@ -149,21 +149,6 @@ def test_a_1s_flag_can_stand_apart_from_its_stem_or_go(bitmap):
                               dot_glyph(other, 40, style, np.random.default_rng(5)).bitmap)
 
 
-def test_flag_forms_are_drawn_per_block_by_weight_and_the_default_draws_nothing():
-    source = DotMatrixSource(bitmap="6x12", flag_1={"table": 1, "detached": 1, "none": 1})
-    rng = np.random.default_rng(0)
-    forms = [sample_dot_style(source, rng)["flag_1"] for _ in range(300)]
-    assert {form: forms.count(form) for form in set(forms)}.keys() == {"table", "detached", "none"}
-    assert all(60 < forms.count(form) < 140 for form in ("table", "detached", "none"))
-    # the default form takes no draw from the stream, so recipes without flag_1 keep their pages
-    a, b = np.random.default_rng(3), np.random.default_rng(3)
-    sample_dot_style(DotMatrixSource(bitmap="6x12"), a)
-    sample_dot_style(DotMatrixSource(bitmap="6x12", footless_1=0.0), b)
-    assert a.random() == b.random()
-    with pytest.raises(ValueError, match="positive weight"):
-        DotMatrixSource(bitmap="6x12", flag_1={"table": 0})
-
-
 @pytest.mark.parametrize("bitmap", ["5x8", "6x12", "7x13", "9x15"])
 def test_a_coders_stop_and_colon_are_one_dot_column_wide_or_one_dot_per_point(bitmap):
     import cv2
@@ -202,17 +187,21 @@ def test_a_coders_stop_and_colon_are_one_dot_column_wide_or_one_dot_per_point(bi
                               dot_glyph(other, 40, style, np.random.default_rng(5)).bitmap)
 
 
-def test_punctuation_forms_are_drawn_per_block_by_weight():
-    source = DotMatrixSource(bitmap="6x12", punctuation={"table": 1, "narrow": 1, "single": 1})
+@pytest.mark.parametrize("field, forms", [("flag_1", ("table", "detached", "none")),
+                                          ("punctuation", ("table", "narrow", "single"))])
+def test_glyph_forms_are_drawn_per_block_by_weight_and_the_default_draws_nothing(field, forms):
+    source = DotMatrixSource(bitmap="6x12", **{field: {form: 1 for form in forms}})
     rng = np.random.default_rng(0)
-    forms = [sample_dot_style(source, rng)["punctuation"] for _ in range(300)]
-    assert all(60 < forms.count(form) < 140 for form in ("table", "narrow", "single"))
+    drawn = [sample_dot_style(source, rng)[field] for _ in range(300)]
+    assert set(drawn) == set(forms)
+    assert all(60 < drawn.count(form) < 140 for form in forms)
+    # the default form takes no draw from the stream, so recipes without the field keep their pages
     a, b = np.random.default_rng(3), np.random.default_rng(3)
     sample_dot_style(DotMatrixSource(bitmap="6x12"), a)
-    sample_dot_style(DotMatrixSource(bitmap="6x12", punctuation={"table": 1}), b)
+    sample_dot_style(DotMatrixSource(bitmap="6x12", **{field: {"table": 1}}), b)
     assert a.random() == b.random()
     with pytest.raises(ValueError, match="positive weight"):
-        DotMatrixSource(bitmap="6x12", punctuation={"narrow": 0})
+        DotMatrixSource(bitmap="6x12", **{field: {forms[1]: 0}})
 
 
 def test_dot_dropout_never_erases_a_character():

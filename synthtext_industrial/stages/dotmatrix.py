@@ -86,18 +86,12 @@ class DotMatrixSource(StrictModel):
                     "of 2x2 dots per point in most tables), `narrow` one dot column wide, `single` one dot per "
                     "point: coders' 5x7 fonts print the narrow and single forms")
 
-    @field_validator("flag_1")
+    @field_validator("flag_1", "punctuation")
     @classmethod
-    def _check_flag_weights(cls, value):
+    def _check_form_weights(cls, value, info):
         if sum(value.values()) <= 0:
-            raise ValueError(f"needs a positive weight for one of {', '.join(get_args(FlagForm))}")
-        return value
-
-    @field_validator("punctuation")
-    @classmethod
-    def _check_punctuation_weights(cls, value):
-        if sum(value.values()) <= 0:
-            raise ValueError(f"needs a positive weight for one of {', '.join(get_args(PunctForm))}")
+            forms = get_args(FlagForm if info.field_name == "flag_1" else PunctForm)
+            raise ValueError(f"needs a positive weight for one of {', '.join(forms)}")
         return value
 
     @field_validator("lookalikes")
