@@ -369,6 +369,23 @@ def test_hollow_segments_keep_every_box_and_thin_only_the_inside_of_the_ink():
         assert not check_sample(hollow), check_sample(hollow)
 
 
+def test_hollow_segments_keep_the_decimal_point_solid():
+    """Real outlined displays show their points solid: the point's ink is the same with and without outlines,
+    while every digit beside it loses its inside."""
+    for index in range(3):
+        whole, hollow = (render_sample(_hollow_recipe(h), 0, index) for h in (0.0, 1.0))
+        for line in whole.lines:
+            for char in line.chars:
+                x0, y0 = np.floor(char.quad.min(axis=0)).astype(int)
+                x1, y1 = np.ceil(char.quad.max(axis=0)).astype(int) + 1
+                whole_ink = int((whole.mask[y0:y1, x0:x1] > 128).sum())
+                hollow_ink = int((hollow.mask[y0:y1, x0:x1] > 128).sum())
+                if char.char == ".":
+                    assert whole_ink > 0 and hollow_ink == whole_ink, (index, whole_ink, hollow_ink)
+                else:
+                    assert hollow_ink < 0.85 * whole_ink, (index, char.char, whole_ink, hollow_ink)
+
+
 def test_hollow_ghosts_are_outlined_too_and_other_fonts_stay_whole():
     def ghost_pixels(hollow):  # pixels the unlit segments darken
         bare, ghosted = (render_sample(_hollow_recipe(hollow, ghost=g), 0, 2) for g in ((0.0, 0.0), (0.3, 0.3)))

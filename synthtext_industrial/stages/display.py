@@ -386,9 +386,15 @@ def hollow_glyphs(glyphs: list[PlacedGlyph], edge: float) -> list[PlacedGlyph]:
     return out
 
 
+DOT_LENGTH = 2.0  # a glyph whose ink is at most this many stroke thicknesses long is a dot, drawn whole
+
+
 def outline(bitmap: np.ndarray, edge: float) -> np.ndarray:
     """The coverage less its inside: a band `edge` times the stroke thickness wide (at least 1 px) along the
-    edges. The thickness is twice the largest distance from ink to its edge (a segment's width)."""
+    edges. The thickness is twice the largest distance from ink to its edge (a segment's width).
+
+    A dot (a decimal point, each dot of a colon: a piece of ink no longer than DOT_LENGTH thicknesses) stays
+    whole: its outline closes over its small inside, and real outlined displays show their points solid."""
     if bitmap.size == 0 or not (bitmap > 127).any():
         return bitmap
     padded = cv2.copyMakeBorder(bitmap, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
@@ -397,6 +403,10 @@ def outline(bitmap: np.ndarray, edge: float) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
     padded = cv2.copyMakeBorder(bitmap, band, band, band, band, cv2.BORDER_CONSTANT, value=0)
     inner = cv2.erode(padded, kernel)[band:-band, band:-band]
+    count, pieces, stats, _ = cv2.connectedComponentsWithStats((bitmap > 0).astype(np.uint8), connectivity=8)
+    for k in range(1, count):
+        if max(stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]) <= DOT_LENGTH * thickness:
+            inner[pieces == k] = 0
     return cv2.subtract(bitmap, inner)
 
 
