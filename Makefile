@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
+# Test processes: one per core of the 2-core CI machine; a module's tests stay in one process (its fixtures)
+TEST_WORKERS ?= 2
 
 .PHONY: run test install clean preview bench
 
@@ -23,7 +25,7 @@ run: $(STAMP)
 	      "contact sheet: $(OUT)/default-preview.png"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	taskset -c 0 $(BIN)/python benchmarks/bench_render.py
