@@ -386,7 +386,7 @@ def hollow_glyphs(glyphs: list[PlacedGlyph], edge: float) -> list[PlacedGlyph]:
     return out
 
 
-DOT_LENGTH = 2.0  # a glyph whose ink is at most this many stroke thicknesses long is a dot, drawn whole
+DOT_LENGTH = 2.0  # a piece of ink at most this many stroke thicknesses long is a dot, drawn whole
 
 
 def outline(bitmap: np.ndarray, edge: float) -> np.ndarray:
