@@ -68,6 +68,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--init", type=Path, default=None,
                         help="start from this trained recognizer run (its config is kept): e.g. an earlier run on "
                              "the same recipe, to pass the CTC plateau in a short budget. Synthetic-only either way")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="keep, validate and score an exponential moving average of the weights (decay per step)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1.5e-3)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder [default: /tmp/sim2real-<set>]")
@@ -138,14 +140,18 @@ def train(work: Path, run: Path, args: argparse.Namespace, seed: int) -> dict:
     from synthtext_industrial.train.loop import TrainSettings
     from synthtext_industrial.train.recognizer import RecognizerConfig
 
-    if (run / "sim2real-done.json").exists() and not args.retrain:
+    finished = (run / "sim2real-done.json").exists() and not args.retrain
+    if finished and json.loads((run / "training.json").read_text())["settings"].get("ema", 0.0) != args.ema:
+        print(f"seed {seed}: the finished run {run} was trained with another --ema; training again")
+        finished = False
+    if finished:
         print(f"seed {seed}: reusing the finished run {run}")
         return json.loads((run / "sim2real-done.json").read_text())
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=200, patience=1000,
                              max_seconds=args.minutes * 60 - 60, learning_rate=args.learning_rate,
-                             schedule="cosine", seed=seed, augment=args.augment)
+                             schedule="cosine", seed=seed, augment=args.augment, ema=args.ema)
     metrics = train_recognizer([work / "train"], run, RecognizerConfig(backbone=args.backbone,
                                                                                normalize=args.normalize,
                                                                                resize=args.resize,
@@ -312,7 +318,7 @@ def main() -> None:
     (work / f"report-{set_name}.json").write_text(json.dumps({
         "recipe": str(recipe.source), "real": str(args.real), "scoring": rule.__dict__, "pages": args.pages,
         "minutes": args.minutes, "backbone": args.backbone, "init": str(args.init) if args.init else None,
-        **({"adapt": {"rounds": args.adapt_rounds, "steps": args.adapt_steps, "threshold": args.adapt_threshold,
+        "ema": args.ema, **({"adapt": {"rounds": args.adapt_rounds, "steps": args.adapt_steps, "threshold": args.adapt_threshold,
                       "pseudo_weight": args.pseudo_weight, "learning_rate": args.adapt_learning_rate}}
            if args.adapt else {}),
         "results": results}, indent=1, ensure_ascii=False) + "\n")
@@ -322,7 +328,7 @@ def print_table(results: list[dict], recipe, args, set_name: str, n_syn: int, n_
                 work: Path) -> None:
     print()
     print(f"sim-to-real: recipe {Path(str(recipe)).name}, {args.pages} pages, {args.minutes:g} min/seed, "
-          f"{args.backbone} -> {set_name} ({n_real} real images; scoring {rule.describe()}); "
+          f"{args.backbone}{f', ema {args.ema:g}' if args.ema else ''} -> {set_name} ({n_real} real images; scoring {rule.describe()}); "
           f"synthetic validation: {n_syn} lines")
     with_grammar = "real_grammar" in results[0]
     print(f"{'seed':>4} {'lines seen':>10} {'synthetic str':>13} {'real str':>9} {'real char':>9} {'gap (str)':>9}"

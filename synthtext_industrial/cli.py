@@ -461,6 +461,9 @@ def _training_options(unit: str, batch_size: int):
                      help="plateau: cut the rate when validation stalls; cosine: warm up, then decay to 1% by the "
                           "last epoch or the end of --max-minutes"),
         click.option("--patience", default=5, type=click.IntRange(1), help="early stopping patience in epochs"),
+        click.option("--ema", default=0.0, type=click.FloatRange(0.0, 1.0, max_open=True), show_default=True,
+                     help="validate, keep and export an exponential moving average of the weights with this decay "
+                          "per step (e.g. 0.999; 0: off)"),
         click.option("--max-minutes", default=None, type=click.FloatRange(min=0, min_open=True),
                      help="stop after the epoch that passes this training time"),
         click.option("--seed", default=0, type=click.IntRange(0)),
@@ -528,7 +531,7 @@ def _fit(fit, data, weights, val, run, resume, config, max_minutes, init=None, *
                    "version of the recipe, to skip CTC's slow start on hard crops")
 def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_size, steps_per_epoch,
                      learning_rate, schedule, patience, augment, normalize, resize, head, init, max_minutes, seed,
-                     run, resume, mixed_precision) -> None:
+                     run, resume, mixed_precision, ema) -> None:
     """Train the CTC line recognizer (CRNN: backbone, BiLSTM, CTC)."""
     _need_tensorflow()
     from .train.fit_recognizer import train_recognizer as fit
@@ -549,7 +552,7 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
                    max_minutes, init=init,
                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule,
                    steps_per_epoch=steps_per_epoch, patience=patience, seed=seed, augment=augment,
-                   mixed_precision=mixed_precision)
+                   mixed_precision=mixed_precision, ema=ema)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: string accuracy {best['string_accuracy']:.4f}, "
                f"char accuracy {best.get('char_accuracy', 0):.4f}; run in {run}")
@@ -567,7 +570,7 @@ def train_recognizer(data, weights, val, backbone, height, width, epochs, batch_
 @click.option("--val-pages", default=64, type=click.IntRange(1), help="validation pages per epoch")
 def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs, batch_size, steps_per_epoch,
                   val_pages, learning_rate, schedule, patience, max_minutes, seed, run, resume,
-                  mixed_precision) -> None:
+                  mixed_precision, ema) -> None:
     """Train the end-to-end text spotter (FOTS-style: shared backbone, detection and recognition heads)."""
     _need_tensorflow()
     from .train.fit_spotter import train_spotter as fit
@@ -576,7 +579,7 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
     config = SpotterConfig(backbone=backbone, height=height, width=width, roi_width=roi_width)
     metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, schedule=schedule, steps_per_epoch=steps_per_epoch,
-                   val_lines=val_pages, patience=patience, seed=seed, mixed_precision=mixed_precision)
+                   val_lines=val_pages, patience=patience, seed=seed, mixed_precision=mixed_precision, ema=ema)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: end-to-end F1 {best['e2e_f1']:.4f}, detection F1 "
                f"{best.get('f1', 0):.4f}, string accuracy {best.get('string_accuracy', 0):.4f}; run in {run}")
@@ -601,7 +604,7 @@ def train_spotter(data, weights, val, backbone, height, width, roi_width, epochs
               help="validation pages per epoch")
 def train_detector(data, weights, val, backbone, height, width, fusion_channels, score_threshold, nms_iou, epochs,
                    batch_size, steps_per_epoch, val_pages, learning_rate, schedule, patience, max_minutes, seed, run,
-                   resume, mixed_precision) -> None:
+                   resume, mixed_precision, ema) -> None:
     """Train the oriented text-line detector (EAST/FOTS RBOX: rotated boxes in reading order) for a reader."""
     _need_tensorflow()
     from .train.detector import DetectorConfig
@@ -611,7 +614,7 @@ def train_detector(data, weights, val, backbone, height, width, fusion_channels,
                             score_threshold=score_threshold, nms_iou=nms_iou)
     metrics = _fit(fit, data, weights, val, run, resume, config, max_minutes, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, schedule=schedule, steps_per_epoch=steps_per_epoch,
-                   val_lines=val_pages, patience=patience, seed=seed, mixed_precision=mixed_precision)
+                   val_lines=val_pages, patience=patience, seed=seed, mixed_precision=mixed_precision, ema=ema)
     best = metrics["best"]
     click.echo(f"best epoch {best['epoch'] + 1}: detection P {best.get('precision', 0):.4f} R "
                f"{best.get('recall', 0):.4f} F1 {best.get('f1', 0):.4f}; run in {run}")

@@ -200,3 +200,47 @@ def test_init_from_the_cli_starts_from_a_trained_run(tiny_data, tmp_path):
     assert json.loads((tmp_path / "warm" / "training.json").read_text())["init"] == str(tmp_path / "first")
     bad = CliRunner().invoke(main, args + ["--out", str(tmp_path / "bad"), "--init", str(tiny_data / "crops")])
     assert bad.exit_code == 2 and "--init" in bad.output and "Traceback" not in bad.output, bad.output
+
+
+def test_weight_average_follows_the_formula_and_swaps_back():
+    """WeightAverage keeps decay * average + (1 - decay) * weights (the decay warming up from 0.1), puts the
+    average in the model only inside swapped(), and gives the trained weights back after."""
+    from synthtext_industrial.train.loop import WeightAverage
+
+    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
+    start = [np.full(w.shape, 1.0, np.float32) for w in model.weights]
+    model.set_weights(start)
+    average = WeightAverage(model, decay=0.5)
+    model.set_weights([np.full(w.shape, 3.0, np.float32) for w in model.weights])
+    average.update(step=0)  # warm-up: decay min(0.5, 1/10) = 0.1 -> 0.1 * 1 + 0.9 * 3
+    assert np.allclose(average.shadow[0].numpy(), 2.8)
+    model.set_weights([np.full(w.shape, 5.0, np.float32) for w in model.weights])
+    average.update(step=1000)  # decay 0.5 -> 0.5 * 2.8 + 0.5 * 5
+    with average.swapped():
+        assert all(np.allclose(w.numpy(), 3.9) for w in model.weights)
+    assert all(np.allclose(w.numpy(), 5.0) for w in model.weights)
+
+
+def test_ema_run_keeps_the_average_as_its_best_weights_and_resumes(tiny_data, tmp_path):
+    """With --ema the best weights are the averaged weights saved in the checkpoint, not the last step's, and a
+    resumed run restores the average with the rest."""
+    config = RecognizerConfig(backbone="small", height=32, width=64, lstm_units=16)
+    settings = TrainSettings(epochs=1, batch_size=10, steps_per_epoch=4, patience=10, ema=0.9)
+    train_recognizer([tiny_data / "crops"], tmp_path / "run", config, settings, log=lambda _: None)
+    from synthtext_industrial.train.recognizer import build_recognizer
+
+    model = build_recognizer(RecognizerConfig.load(tmp_path / "run" / "config.json"))
+    model.load_weights(str(tmp_path / "run" / "best.weights.h5"))
+    best = [w.numpy() for w in model.weights]
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    reader = tf.train.load_checkpoint(latest)
+    shadow = [reader.get_tensor(f"ema/{i}/.ATTRIBUTES/VARIABLE_VALUE") for i in range(len(best))]
+    assert all(np.allclose(a, b) for a, b in zip(best, shadow))
+    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    trained = [w.numpy() for w in model.weights]
+    assert any(not np.allclose(a, b) for a, b in zip(best, trained)), "the best weights are the last step's"
+    messages = []
+    metrics = train_recognizer([tiny_data / "crops"], tmp_path / "run", settings=TrainSettings(epochs=2),
+                               resume=True, log=messages.append)
+    assert [h["step"] for h in metrics["history"]] == [4, 8]
+    assert json.loads((tmp_path / "run" / "training.json").read_text())["settings"]["ema"] == 0.9
