@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--mixed-precision", default="auto", choices=["auto", "off", "bfloat16", "float16"],
                         help="auto: bfloat16 where the CPU computes it natively and no GPU is seen (more steps in "
                              "the same minutes), else off")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="both models keep, validate and save a moving average of their weights (decay per step)")
     parser.add_argument("--tight-crops", action="store_true",
                         help="train the recognizer on the recipe's own crops even when it has no crops section")
     args = parser.parse_args()
@@ -119,7 +121,7 @@ def main() -> None:
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=args.batch_size, steps_per_epoch=100, patience=1000,
                              val_lines=60, max_seconds=args.detector_minutes * 60 - 30, schedule="cosine",
-                             mixed_precision=precision)
+                             mixed_precision=precision, ema=args.ema)
     detector = train_detector([work / "train"], work / "detector", DetectorConfig(height=args.height,
                                                                                  width=args.width),
                               settings, val=work / "val")
@@ -127,7 +129,7 @@ def main() -> None:
     t0 = time.perf_counter()
     settings = TrainSettings(epochs=1000, batch_size=32, steps_per_epoch=200, patience=1000,
                              max_seconds=args.recognizer_minutes * 60 - 60, schedule="cosine",
-                             mixed_precision=precision)
+                             mixed_precision=precision, ema=args.ema)
     recognizer = train_recognizer([work / "train"], work / "recognizer", RecognizerConfig(), settings,
                                   val=work / "val")
     recognizer_seconds = time.perf_counter() - t0
@@ -165,7 +167,7 @@ def main() -> None:
     report = {"recipe": str(recipe.source), "pages": args.pages, "train_lines": train_lines,
               "test_pages": len(truths),
               "detector_input": [args.width, args.height], "cpu_cores": os.cpu_count(),
-              "mixed_precision": precision,
+              "mixed_precision": precision, "ema": args.ema,
               "detector_minutes": round(detector_seconds / 60, 2),
               "recognizer_minutes": round(recognizer_seconds / 60, 2),
               "detector_best_val_f1": best["f1"],

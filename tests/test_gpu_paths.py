@@ -168,7 +168,7 @@ from synthtext_industrial.train.recognizer import RecognizerConfig
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 loop.strategy = lambda: strategy  # what it returns when several GPUs are visible
 data, out = sys.argv[1], sys.argv[2]
-settings = loop.TrainSettings(epochs=1, batch_size=4, steps_per_epoch=2, val_lines=2)
+settings = loop.TrainSettings(epochs=1, batch_size=4, steps_per_epoch=2, val_lines=2, ema=0.99)  # averaged too
 lines = train_recognizer([data], out + "/recognizer", RecognizerConfig(height=32, width=64, lstm_units=16),
                          settings, log=lambda _: None)
 pages = train_detector([data], out + "/detector", DetectorConfig(height=120, width=160, fusion_channels=8),
@@ -180,7 +180,8 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "recognizer": lines
 
 def test_mirrored_strategy_splits_batches_over_two_replicas(pages, tmp_path):
     """Two virtual CPU devices stand in for two GPUs: the recognizer's and the detector's train steps run per
-    replica on half a batch each and sum their losses (loop.loss_dict_step, compute_average_loss)."""
+    replica on half a batch each and sum their losses (loop.loss_dict_step, compute_average_loss); the weights'
+    moving average (--ema) is kept over mirrored variables."""
     done = subprocess.run([sys.executable, "-c", MIRRORED, str(pages), str(tmp_path)], capture_output=True,
                           text=True, timeout=600, cwd=REPO,
                           env={"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",

@@ -134,7 +134,7 @@ def test_loss_falls_resume_continues_and_cli_spots(pages, tmp_path):
     config = tiny_config()
     run = tmp_path / "run"
     settings = TrainSettings(epochs=3, batch_size=4, steps_per_epoch=8, learning_rate=3e-3, patience=10,
-                             val_lines=4)
+                             val_lines=4, ema=0.9)  # validated on averaged weights (both of the spotter's models)
     metrics = train_spotter([pages / "train"], run, config, settings, val=pages / "val", log=lambda _: None)
     first, last = metrics["history"][0], metrics["history"][-1]
     assert last["step"] == 24

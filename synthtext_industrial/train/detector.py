@@ -81,6 +81,10 @@ class Detector:
     def trainable_variables(self):
         return self.model.trainable_variables
 
+    @property
+    def weights(self):
+        return self.model.weights
+
     def checkpoint_items(self) -> dict:
         return {"detector": self.model}
 

@@ -226,6 +226,10 @@ class Spotter:
     def trainable_variables(self):
         return self.detector.trainable_variables + self.reader.trainable_variables
 
+    @property
+    def weights(self):
+        return self.detector.weights + self.reader.weights
+
     def read(self, features, boxes, box_index, training: bool = False):
         """CTC logits [N, T, classes] for boxes [N, 4] (input pixels) of images box_index [N] in the batch."""
         import tensorflow as tf
