@@ -5,7 +5,7 @@
     sample = render_sample(recipe, seed=0, index=0)
     sample.image, sample.mask, sample.lines, sample.to_dict()
 """
-__version__ = "0.10.0"  # first: modules that import it may be imported by the ones below
+__version__ = "0.11.0"  # first: modules that import it may be imported by the ones below
 
 from .crops import line_crop, line_crops
 from .core.groundtruth import GT_SCHEMA, Char, Field, Line, Sample
