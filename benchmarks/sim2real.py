@@ -318,7 +318,8 @@ def main() -> None:
     (work / f"report-{set_name}.json").write_text(json.dumps({
         "recipe": str(recipe.source), "real": str(args.real), "scoring": rule.__dict__, "pages": args.pages,
         "minutes": args.minutes, "backbone": args.backbone, "init": str(args.init) if args.init else None,
-        "ema": args.ema, **({"adapt": {"rounds": args.adapt_rounds, "steps": args.adapt_steps, "threshold": args.adapt_threshold,
+        "ema": args.ema,
+        **({"adapt": {"rounds": args.adapt_rounds, "steps": args.adapt_steps, "threshold": args.adapt_threshold,
                       "pseudo_weight": args.pseudo_weight, "learning_rate": args.adapt_learning_rate}}
            if args.adapt else {}),
         "results": results}, indent=1, ensure_ascii=False) + "\n")
@@ -328,7 +329,8 @@ def print_table(results: list[dict], recipe, args, set_name: str, n_syn: int, n_
                 work: Path) -> None:
     print()
     print(f"sim-to-real: recipe {Path(str(recipe)).name}, {args.pages} pages, {args.minutes:g} min/seed, "
-          f"{args.backbone}{f', ema {args.ema:g}' if args.ema else ''} -> {set_name} ({n_real} real images; scoring {rule.describe()}); "
+          f"{args.backbone}{f', ema {args.ema:g}' if args.ema else ''} -> {set_name} ({n_real} real images; "
+          f"scoring {rule.describe()}); "
           f"synthetic validation: {n_syn} lines")
     with_grammar = "real_grammar" in results[0]
     print(f"{'seed':>4} {'lines seen':>10} {'synthetic str':>13} {'real str':>9} {'real char':>9} {'gap (str)':>9}"

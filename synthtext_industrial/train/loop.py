@@ -60,9 +60,9 @@ class TrainSettings(StrictModel):
 
 class WeightAverage:
     """An exponential moving average of a model's weights (every weight, batch-norm statistics included), kept in
-    variables of the weights' own dtype beside them. `update(step)` after each train step; `swapped()` puts the average in the model
-    for validation or saving and the trained weights back after. The decay warms up as min(decay, (1 + step) /
-    (10 + step)), so the first steps' random weights do not linger in the average."""
+    variables of the weights' own dtype beside them. `update(step)` after each train step; `swapped()` puts the
+    average in the model for validation or saving and the trained weights back after. The decay warms up as
+    min(decay, (1 + step) / (10 + step)), so the first steps' random weights do not linger in the average."""
 
     def __init__(self, model, decay: float):
         import tensorflow as tf
